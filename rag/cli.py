@@ -1,0 +1,166 @@
+"""Command line: parse -> construct RagPipeline -> one call -> print. Nothing here reaches past the pipeline."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, is_dataclass
+from pathlib import Path
+from typing import Any
+
+from rag.config import RagConfig
+from rag.errors import RagError
+
+
+def _config_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--index", type=Path, help="index folder (default: $RAG_INDEX or indexes/default)")
+    p.add_argument("--config", type=Path, help="TOML file with settings (default: ./rag.toml if present)")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bars or info logs")
+    p.add_argument("-v", "--verbose", action="store_true", help="debug logs")
+
+
+def _query_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("question")
+    p.add_argument("-k", "--top-k", type=int, dest="top_k", help="passages to retrieve (default 4)")
+    p.add_argument("--retrieval", choices=["hybrid", "dense", "lexical"], help="retrieval mode (default hybrid)")
+    p.add_argument("--min-score", type=float, dest="min_score", help="relevance threshold (cosine)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="rag", description="Answer questions over your documents, with citations.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("ingest", help="add or update files and folders in the index")
+    p.add_argument("paths", nargs="+", help="files or folders")
+    p.add_argument(
+        "--model", dest="embedder", help="embedder: auto (default), minilm, e5-multilingual, a folder or hub id"
+    )
+    p.add_argument("--sync", action="store_true", help="also remove documents whose files under PATHS are gone")
+    p.add_argument("--chunk-size", type=int, dest="chunk_size", help="chunk size in embedder tokens (default 200)")
+    p.add_argument("--chunk-overlap", type=int, dest="chunk_overlap", help="overlap in tokens (default 30)")
+    p.add_argument("--max-file-mb", type=float, dest="max_file_mb", help="skip files larger than this (default 50)")
+    _config_args(p)
+
+    p = sub.add_parser("ask", help="answer a question from the index, with citations")
+    _query_args(p)
+    p.add_argument("--generator", help="generator: smollm2 (default) or a local model folder")
+    _config_args(p)
+
+    p = sub.add_parser("search", help="print the top passages for a query, with scores and sources")
+    _query_args(p)
+    _config_args(p)
+
+    p = sub.add_parser("info", help="show the index: model, dimension, documents, chunks, size")
+    _config_args(p)
+
+    p = sub.add_parser("remove", help="delete documents (files, or everything under a folder) from the index")
+    p.add_argument("paths", nargs="+")
+    _config_args(p)
+    return parser
+
+
+def _to_json(obj: Any) -> str:
+    def default(o: Any) -> Any:
+        if is_dataclass(o) and not isinstance(o, type):
+            return asdict(o)
+        return str(o)
+
+    return json.dumps(obj, default=default, ensure_ascii=False, indent=2)
+
+
+def _pipeline(args: argparse.Namespace, **extra: Any) -> Any:
+    from rag.pipeline import RagPipeline
+
+    settings = {
+        k: v for k, v in vars(args).items() if k in RagConfig.__dataclass_fields__ and v is not None and k != "quiet"
+    }
+    settings.update({k: v for k, v in extra.items() if v is not None})
+    if args.quiet:
+        settings["quiet"] = True
+    return RagPipeline(RagConfig.load(args.config, **settings))
+
+
+def _print_hits(hits: list[Any]) -> None:
+    for hit in hits:
+        c = hit.chunk
+        text = " ".join(c.text.split())
+        print(f"{hit.rank}. [{hit.similarity:.3f}] {_source(c.source)} ({c.location()})")
+        print(f"   {text[:300]}{'…' if len(text) > 300 else ''}")
+
+
+def _source(path: str) -> str:
+    from rag.discovery import display_path
+
+    return display_path(path)
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.command == "ingest":
+        report = _pipeline(args).ingest(args.paths, sync=args.sync)
+        if args.json:
+            print(_to_json(report))
+            return 0
+        print(
+            f"{report.index}: {report.files_seen} files seen, {report.files_added} added, "
+            f"{report.files_updated} updated, {report.files_unchanged} unchanged, {report.files_removed} removed, "
+            f"{len(report.skipped)} skipped; {report.chunks_added} chunks added, {report.chunks_removed} removed; "
+            f"model {report.model}; {report.seconds:.1f} s"
+        )
+        for s in report.skipped:
+            print(f"  skipped {s.path}: {s.reason}")
+        return 0
+    if args.command == "info":
+        info = _pipeline(args).info()
+        if args.json:
+            print(_to_json(info))
+        else:
+            for key, value in asdict(info).items():
+                print(f"{key:>15}: {value}")
+        return 0
+    if args.command == "search":
+        hits = _pipeline(args).retrieve(args.question)
+        if args.json:
+            print(_to_json(hits))
+        else:
+            _print_hits(hits)
+        return 0
+    if args.command == "ask":
+        answer = _pipeline(args).ask(args.question)
+        if args.json:
+            print(_to_json(answer))
+            return 0
+        print(answer.text)
+        if answer.citations:
+            print()
+            for c in answer.citations:
+                print(f"[{c.number}] {c.source} ({c.location}, chars {c.start}-{c.end})")
+        return 0
+    if args.command == "remove":
+        n = _pipeline(args).remove(args.paths)
+        print(f"removed {n} document(s)")
+        return 0
+    raise AssertionError(args.command)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    level = logging.DEBUG if args.verbose else logging.WARNING if args.quiet else logging.INFO
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    for noisy in ("httpx", "sentence_transformers", "transformers", "filelock", "urllib3", "faiss"):
+        logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
+    start = time.perf_counter()
+    try:
+        return run(args)
+    except RagError as exc:
+        print(f"rag: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("rag: interrupted", file=sys.stderr)
+        return 130
+    finally:
+        logging.getLogger(__name__).debug("done in %.2f s", time.perf_counter() - start)

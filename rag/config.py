@@ -1,0 +1,134 @@
+"""One frozen RagConfig: defaults < rag.toml < environment (RAG_*) < explicit arguments."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from rag.errors import ConfigError
+
+DEFAULT_INDEX = Path("indexes") / "default"
+
+
+@dataclass(frozen=True)
+class RagConfig:
+    """Every tunable setting of the pipeline.
+
+    ``embedder``: ``auto`` (MiniLM for mostly-Latin corpora, multilingual E5 when at least
+    ``cjk_doc_share`` of the documents are Chinese/Japanese/Korean), ``minilm``, ``e5-multilingual``,
+    ``hash`` (tests), or any sentence-transformers model folder or hub id.
+    ``chunk_size`` and ``chunk_overlap`` count tokens of the embedder's own tokenizer.
+    ``min_score``: cosine similarity below which a passage counts as not relevant; ``None`` takes
+    the embedder's calibrated default.
+    """
+
+    index: Path = DEFAULT_INDEX
+    embedder: str = "auto"
+    chunk_size: int = 200
+    chunk_overlap: int = 30
+    top_k: int = 4
+    retrieval: str = "hybrid"  # hybrid | dense | lexical
+    rrf_k: int = 60
+    dense_weight: float = 1.0
+    lexical_weight: float = 1.0
+    min_score: float | None = None
+    generator: str = "smollm2"  # smollm2 | echo | any local folder of a causal LM
+    max_new_tokens: int = 64
+    temperature: float = 0.0
+    batch_size: int = 64
+    max_file_mb: float = 50.0
+    cjk_doc_share: float = 0.25
+    threads: int = 0  # 0: all cores
+    quiet: bool = False
+
+    @classmethod
+    def load(cls, toml_path: str | os.PathLike[str] | None = None, **overrides: Any) -> RagConfig:
+        """Build a config from defaults, ``rag.toml`` (or ``toml_path``), RAG_* variables and overrides.
+
+        Overrides whose value is ``None`` are ignored, so CLI options can be passed straight in.
+        """
+        values: dict[str, Any] = {}
+        path = Path(toml_path) if toml_path is not None else Path("rag.toml")
+        if path.is_file():
+            try:
+                data = tomllib.loads(path.read_text(encoding="utf-8"))
+            except (OSError, tomllib.TOMLDecodeError) as exc:
+                raise ConfigError(f"cannot read config file {path}: {exc}; fix or remove it") from exc
+            values.update(data.get("rag", data))
+        elif toml_path is not None:
+            raise ConfigError(f"config file {path} does not exist")
+        known = {f.name for f in fields(cls)}
+        for name in known:
+            env = os.environ.get(f"RAG_{name.upper()}")
+            if env is not None and env != "":
+                values[name] = env
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ConfigError(f"unknown setting(s) {', '.join(unknown)}; known settings: {', '.join(sorted(known))}")
+        return cls(**{k: _coerce(k, v) for k, v in values.items()})
+
+    def replace(self, **changes: Any) -> RagConfig:
+        return dataclasses.replace(self, **{k: _coerce(k, v) for k, v in changes.items()})
+
+    def __post_init__(self) -> None:
+        if self.chunk_size < 16:
+            raise ConfigError(f"chunk_size={self.chunk_size} is too small; use at least 16 tokens")
+        if not 0 <= self.chunk_overlap < self.chunk_size:
+            raise ConfigError(
+                f"chunk_overlap={self.chunk_overlap} must be >= 0 and smaller than chunk_size={self.chunk_size}"
+            )
+        if self.top_k < 1:
+            raise ConfigError(f"top_k={self.top_k} must be at least 1")
+        if self.retrieval not in ("hybrid", "dense", "lexical"):
+            raise ConfigError(f"retrieval={self.retrieval!r}; choose hybrid, dense or lexical")
+        if self.batch_size < 1:
+            raise ConfigError(f"batch_size={self.batch_size} must be at least 1")
+        if self.max_file_mb <= 0:
+            raise ConfigError(f"max_file_mb={self.max_file_mb} must be positive")
+
+
+_TYPES: dict[str, type] = {
+    "index": Path,
+    "embedder": str,
+    "chunk_size": int,
+    "chunk_overlap": int,
+    "top_k": int,
+    "retrieval": str,
+    "rrf_k": int,
+    "dense_weight": float,
+    "lexical_weight": float,
+    "min_score": float,
+    "generator": str,
+    "max_new_tokens": int,
+    "temperature": float,
+    "batch_size": int,
+    "max_file_mb": float,
+    "cjk_doc_share": float,
+    "threads": int,
+    "quiet": bool,
+}
+
+
+def _coerce(name: str, value: Any) -> Any:
+    kind = _TYPES.get(name)
+    if kind is None or value is None or (isinstance(value, kind) and not (kind is int and isinstance(value, bool))):
+        return value
+    try:
+        if kind is bool:
+            if isinstance(value, str):
+                if value.lower() in ("1", "true", "yes", "on"):
+                    return True
+                if value.lower() in ("0", "false", "no", "off"):
+                    return False
+                raise ValueError(value)
+            return bool(value)
+        if kind is Path:
+            return Path(os.path.expanduser(str(value)))
+        return kind(value)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"setting {name}={value!r} is not a valid {kind.__name__}") from exc

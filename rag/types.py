@@ -1,0 +1,144 @@
+"""Dataclasses passed between the stages: Document, Chunk, Hit, Citation, Answer, IngestReport."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Document:
+    """A loaded source file: its text and where pages start (for PDFs)."""
+
+    path: str
+    text: str
+    file_type: str
+    # Character offset where each page starts (page 1 at index 0); empty when the format has no pages.
+    page_offsets: tuple[int, ...] = ()
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    def page_at(self, offset: int) -> int | None:
+        """1-based page number that contains character ``offset``, or None when there are no pages."""
+        if not self.page_offsets:
+            return None
+        page = 0
+        for i, start in enumerate(self.page_offsets):
+            if start <= offset:
+                page = i
+            else:
+                break
+        return page + 1
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A passage of a document with its character span (``text == document.text[start:end]``)."""
+
+    text: str
+    start: int
+    end: int
+    start_line: int
+    end_line: int
+    page: int | None = None
+    id: int | None = None
+    source: str = ""
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    def location(self) -> str:
+        """Human-readable place in the source: page for paged formats, otherwise line range."""
+        if self.page is not None:
+            return f"p. {self.page}"
+        if self.start_line == self.end_line:
+            return f"line {self.start_line}"
+        return f"lines {self.start_line}-{self.end_line}"
+
+
+@dataclass(frozen=True)
+class Hit:
+    """A retrieved chunk. ``score`` ranks hits (fused score in hybrid mode); ``similarity`` is the cosine
+    between the question and the chunk vectors, which the relevance threshold is applied to."""
+
+    chunk: Chunk
+    score: float
+    similarity: float
+    rank: int
+
+
+@dataclass(frozen=True)
+class Citation:
+    """A numbered passage cited by an answer: ``[number]`` in the answer text refers to it."""
+
+    number: int
+    source: str
+    start: int
+    end: int
+    location: str
+    score: float
+    text: str
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What ``RagPipeline.ask`` returns."""
+
+    question: str
+    text: str
+    citations: list[Citation]
+    refused: bool
+    language: str
+    passages: list[Hit]
+    timings: dict[str, float]
+    grounding: str = ""  # generated | snapped | extractive | refused (see rag.grounding)
+    generator: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class SkippedFile:
+    path: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class IngestReport:
+    """Summary of one ingest: what was read, skipped (and why), added, replaced and removed."""
+
+    index: str
+    files_seen: int
+    files_added: int
+    files_updated: int
+    files_unchanged: int
+    files_removed: int
+    skipped: list[SkippedFile]
+    chunks_added: int
+    chunks_removed: int
+    seconds: float
+    model: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class IndexInfo:
+    """What ``rag info`` shows."""
+
+    path: str
+    format_version: int
+    generation: int
+    embedder: str
+    dimension: int
+    index_type: str
+    documents: int
+    chunks: int
+    vectors: int
+    size_bytes: int
+    chunk_size: int
+    chunk_overlap: int
+    created: str
+    updated: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
