@@ -61,7 +61,12 @@ class Embedder(Protocol):
 
 
 def canonical_name(spec: str) -> str:
-    """Map aliases of the bundled models to their short names; other specs pass through."""
+    """Map aliases of the bundled models to their short names; other specs pass through.
+
+    ``hash`` (the test embedder) means ``hash:256``, the id that embedder records in the manifest.
+    """
+    if spec.strip().lower() == "hash":
+        return "hash:256"
     return _ALIASES.get(spec.strip().lower(), spec.strip())
 
 

@@ -4,7 +4,9 @@ A small local model often copies the right sentence but may garble a character o
 clause. So the answer's first line is compared with every passage sentence: a line that is (almost)
 all passage text is kept and cites the passage it came from; a line that mostly matches one sentence is
 replaced by that exact sentence; anything else is discarded and the sentence that best matches the
-question is answered instead (extractive fallback). The result never contains text that no passage has.
+question is answered instead (extractive fallback). A kept or replaced answer must also address the
+question (cover at least half as much of it, weighted by rarity, as the best passage sentence does): a
+faithful copy of an off-point sentence is not an answer. The result never contains text that no passage has.
 Citation markers [n] the model wrote are kept only when n names a passage that was given.
 """
 
@@ -24,6 +26,7 @@ _COMPLETE = re.compile(r"[.!?。！？；;\"”』」)）]$")
 
 KEEP = 0.9  # share of the answer's tokens found in one passage to keep the model's own words
 MIN_SENTENCE_TOKENS = 4
+RELEVANT = 0.5  # an answer must cover at least this share of the best sentence's question coverage
 SNAP = 0.5  # share of the answer's tokens found in one sentence to answer with that sentence
 
 
@@ -66,44 +69,62 @@ def ground(raw: str, question: str, passages: list[str]) -> Grounded:
     dropped = [m for m in markers if m not in valid]
     body = _MARKUP.sub("", _MARKER.sub("", line).strip()).strip()
     tokens = tokenize(body)
-    passage_tokens = [set(tokenize(p)) for p in passages]
+    sentences = _sentences(passages)
+    relevance = _Relevance(tokenize(question), sentences)
+    # An answer must address the question about as well as the best passage sentence does.
+    needed = RELEVANT * relevance.best
 
     if tokens:
-        coverage = [_coverage(tokens, pt) for pt in passage_tokens]
+        coverage = [_coverage(tokens, set(tokenize(p))) for p in passages]
         best = max(range(len(passages)), key=lambda i: (coverage[i], -i))
-        if coverage[best] >= KEEP:
+        kept = _whole_sentences(body)
+        if coverage[best] >= KEEP and relevance.of(set(tokens)) >= needed and _in_passages(kept, passages):
             cited = list(dict.fromkeys(valid)) if valid else [best + 1]
             if best + 1 not in cited:
                 cited.append(best + 1)
-            return Grounded(_with_markers(_whole_sentences(body), cited), cited, "generated", dropped)
-        sentence, number, score = _best_sentence(tokens, passages)
-        if score >= SNAP:
+            return Grounded(_with_markers(kept, cited), cited, "generated", dropped)
+        # The sentence the model was copying (or whose fact it extracted), if it also addresses the question.
+        wanted = set(tokens)
+        scored = [
+            (len(wanted & found) / len(wanted) + relevance.of(found), number, sentence)
+            for number, sentence, found in sentences
+            if len(wanted & found) / len(wanted) >= SNAP and relevance.of(found) >= needed
+        ]
+        if scored:
+            _, number, sentence = max(scored, key=lambda x: (x[0], -x[1]))
             return Grounded(_with_markers(sentence, [number]), [number], "snapped", dropped)
 
-    sentence, number, score = _best_sentence(tokenize(question), passages)
-    if score <= 0:
-        sentence, number = split_sentences(passages[0])[0], 1
+    number, sentence, _ = max(sentences, key=lambda x: (relevance.of(x[2]), -x[0]))
     return Grounded(_with_markers(sentence, [number]), [number], "extractive", dropped)
 
 
-def _best_sentence(tokens: list[str], passages: list[str]) -> tuple[str, int, float]:
-    """The passage sentence covering most of ``tokens``, each token weighted by its rarity among the
-    sentences (so 'the', '的', '是' count for little); ties go to the higher-ranked passage."""
-    sentences = [(n, s, set(tokenize(s))) for n, p in enumerate(passages, start=1) for s in split_sentences(p)]
-    # headings and fragments ("HNSW", "Origins") are not answers when a real sentence exists
-    sentences = [x for x in sentences if len(x[2]) >= MIN_SENTENCE_TOKENS] or sentences
-    if not sentences:
-        return ("", 1, 0.0)
-    wanted = set(tokens)
-    df = {t: sum(1 for _, _, found in sentences if t in found) for t in wanted}
-    weight = {t: math.log(1 + len(sentences) / (1 + df[t])) for t in wanted}
-    total = sum(weight.values()) or 1.0
-    best: tuple[str, int, float] = ("", 1, -1.0)
-    for number, sentence, found in sentences:
-        score = sum(weight[t] for t in wanted & found) / total
-        if score > best[2]:
-            best = (sentence, number, score)
-    return best
+def _sentences(passages: list[str]) -> list[tuple[int, str, set[str]]]:
+    """(passage number, sentence, its tokens) for every sentence; headings and fragments ("HNSW",
+    "Origins") are left out when a real sentence exists."""
+    out = [(n, s, set(tokenize(s))) for n, p in enumerate(passages, start=1) for s in split_sentences(p)]
+    return [x for x in out if len(x[2]) >= MIN_SENTENCE_TOKENS] or out or [(1, passages[0].strip(), set())]
+
+
+class _Relevance:
+    """How much of the question a token set covers, each question token weighted by its rarity among
+    the passage sentences (so 'the', '的', '是' count for little)."""
+
+    def __init__(self, question_tokens: list[str], sentences: list[tuple[int, str, set[str]]]) -> None:
+        wanted = set(question_tokens)
+        n = len(sentences)
+        self.weight = {t: math.log(1 + n / (1 + sum(1 for _, _, f in sentences if t in f))) for t in wanted}
+        self.total = sum(self.weight.values()) or 1.0
+        self.best = max((self.of(found) for _, _, found in sentences), default=0.0)
+
+    def of(self, tokens: set[str]) -> float:
+        return sum(w for t, w in self.weight.items() if t in tokens) / self.total
+
+
+def _in_passages(text: str, passages: list[str]) -> bool:
+    """Every sentence of ``text`` occurs word for word (whitespace aside) in some passage: a line with a
+    changed word or number ("2021" for "2020") is not kept as is, however many of its tokens match."""
+    flat = [" ".join(p.split()) for p in passages]
+    return all(any(" ".join(s.split()) in f for f in flat) for s in split_sentences(text))
 
 
 def _whole_sentences(text: str) -> str:
