@@ -39,6 +39,10 @@ class Generator(Protocol):
     @property
     def name(self) -> str: ...
 
+    def supports_language(self, language: str) -> bool:
+        """Whether the model can write answers in ``language`` (else answers are extractive)."""
+        ...
+
     def generate(self, request: GenerationRequest) -> str: ...
 
     def stream(self, request: GenerationRequest) -> Iterator[str]: ...
@@ -119,6 +123,10 @@ class LocalGenerator:
     @property
     def name(self) -> str:
         return self._spec
+
+    def supports_language(self, language: str) -> bool:
+        # SmolLM2 is trained on English: asked in Chinese it writes English or garbled text. Other models: trust.
+        return language == "en" if self._spec == SMOLLM2 else True
 
     def _load(self) -> tuple[Any, Any]:
         with self._lock:

@@ -27,7 +27,7 @@ _COMPLETE = re.compile(r"[.!?。！？；;\"”』」)）]$")
 KEEP = 0.9  # share of the answer's tokens found in one passage to keep the model's own words
 MIN_SENTENCE_TOKENS = 4
 RELEVANT = 0.5  # an answer must cover at least this share of the best sentence's question coverage
-SNAP = 0.5  # share of the answer's tokens found in one sentence to answer with that sentence
+SNAP = 0.5  # share of the answer's tokens (weighted by rarity) found in one sentence to answer with it
 
 
 @dataclass(frozen=True)
@@ -84,11 +84,12 @@ def ground(raw: str, question: str, passages: list[str]) -> Grounded:
                 cited.append(best + 1)
             return Grounded(_with_markers(kept, cited), cited, "generated", dropped)
         # The sentence the model was copying (or whose fact it extracted), if it also addresses the question.
-        wanted = set(tokens)
+        # Share of the answer found in the sentence, weighted by rarity: '是', '的', 'the' alone are no match.
+        share = _Relevance(tokens, sentences)
         scored = [
-            (len(wanted & found) / len(wanted) + relevance.of(found), number, sentence)
+            (share.of(found) + relevance.of(found), number, sentence)
             for number, sentence, found in sentences
-            if len(wanted & found) / len(wanted) >= SNAP and relevance.of(found) >= needed
+            if share.of(found) >= SNAP and relevance.of(found) >= needed
         ]
         if scored:
             _, number, sentence = max(scored, key=lambda x: (x[0], -x[1]))

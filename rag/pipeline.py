@@ -186,7 +186,9 @@ class RagPipeline:
             )
         generator = self.generator()
         passages = [h.chunk.text for h in relevant]
-        raw = generator.generate(GenerationRequest(question, passages, language, self.config.max_new_tokens))
+        raw = ""  # empty: the grounding step answers extractively
+        if generator.supports_language(language):
+            raw = generator.generate(GenerationRequest(question, passages, language, self.config.max_new_tokens))
         t2 = time.perf_counter()
         grounded = ground(raw, question, passages)
         if grounded.dropped_markers:
@@ -201,7 +203,7 @@ class RagPipeline:
             passages=relevant,
             timings={"retrieve_s": t1 - t0, "generate_s": t2 - t1, "total_s": t2 - t0},
             grounding=grounded.method,
-            generator=generator.name,
+            generator=generator.name if raw else "",
         )
 
     # -- writing ----------------------------------------------------------------------------------
@@ -302,6 +304,8 @@ class RagPipeline:
                 chunks_removed += len(removed)
         finally:
             bar.close()
+        if not (added or updated or gone):  # every new or changed file was skipped: keep the generation
+            return 0, 0, 0, 0
         writer.commit(
             {
                 "embedder": embedder.model_id,

@@ -65,6 +65,9 @@ class EchoGenerator:
     def name(self) -> str:
         return "echo"
 
+    def supports_language(self, language: str) -> bool:
+        return True
+
     def generate(self, request: GenerationRequest) -> str:
         from rag.grounding import split_sentences
 

@@ -1,0 +1,245 @@
+"""ground(): keeping, snapping and replacing a model's answer line, and the citations it ends up with."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from rag.grounding import first_line, ground, split_sentences
+from rag.lexical import tokenize
+
+MARKER = re.compile(r"\[\d+\]")
+
+EN = [
+    "## Origins\n\nThe Transformer architecture was introduced in 2017 in the paper \"Attention Is All You Need\".\n\n"
+    "The paper was written by a team of researchers at Google.",
+    "## Multi-head attention\n\nThe base Transformer model uses 8 attention heads.\n\n"
+    "The base model has a hidden size of 512 and stacks 6 encoder layers.",
+    "Self-attention lets every token in a sequence look at every other token.\n\n"
+    "The scores are divided by the square root of the key dimension and then passed through a softmax.",
+]
+HEADS_Q = "How many attention heads does the base Transformer model use?"
+HEADS = "The base Transformer model uses 8 attention heads."
+
+ZH = [
+    "生成器是一个大语言模型，它在读取段落以后写出答案，这是一个常见的做法。",
+    "## 基本概念\n\n检索增强生成（RAG）由 Facebook AI 的研究人员于 2020 年提出。",
+    "检索器是一个在文档库中查找段落的组件，它是系统的第一步。",
+    "幻觉是指模型生成了看似通顺合理、实际上却与事实不符的内容。",
+]
+YEAR_Q = "检索增强生成是在哪一年提出的？"
+YEAR = "检索增强生成（RAG）由 Facebook AI 的研究人员于 2020 年提出。"
+
+
+def flat(text: str) -> str:
+    return " ".join(text.split())
+
+
+def assert_only_passage_text(text: str, passages: list[str]) -> None:
+    """Every sentence of the answer, markers removed, occurs (whitespace aside) in some passage."""
+    body = MARKER.sub("", text).strip()
+    assert body, text
+    flat_passages = [flat(p) for p in passages]
+    for sentence in split_sentences(body):
+        assert any(flat(sentence) in p for p in flat_passages), f"{sentence!r} is in no passage"
+
+
+# --- kept ---------------------------------------------------------------------------------------
+
+
+def test_supported_line_is_kept_and_cites_its_passage() -> None:
+    g = ground(HEADS, HEADS_Q, EN)
+    assert g.method == "generated"
+    assert g.text == HEADS + " [2]"
+    assert g.cited == [2]
+    assert g.dropped_markers == []
+
+
+def test_kept_line_keeps_valid_marker_and_adds_the_supporting_passage() -> None:
+    assert ground(HEADS + " [2]", HEADS_Q, EN).cited == [2]
+    g = ground(HEADS + " [3]", HEADS_Q, EN)
+    assert g.method == "generated"
+    assert g.cited == [3, 2]
+    assert g.text.endswith("[3][2]")
+
+
+def test_answer_prefix_and_later_lines_are_ignored() -> None:
+    raw = "\nAnswer: " + HEADS + " [2]\nThe base model has a hidden size of 512 and stacks 6 encoder layers."
+    assert first_line(raw) == HEADS + " [2]"
+    g = ground(raw, HEADS_Q, EN)
+    assert g.text == HEADS + " [2]"
+    assert "512" not in g.text
+
+
+def test_trailing_unfinished_sentence_is_dropped() -> None:
+    g = ground(HEADS + " The base model has a hidden", HEADS_Q, EN)
+    assert g.method == "generated"
+    assert g.text == HEADS + " [2]"
+
+
+# --- snapped ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "garbled",
+    [
+        "The base Transformer modle uses 8 attention heads.",
+        "the base transformer model uses 8 attention head",
+        "The base Transformer model uses 8 attention heads and 12 decoder layers.",
+        "The base model uses 8 heads",
+    ],
+)
+def test_garbled_line_snaps_to_the_exact_passage_sentence(garbled: str) -> None:
+    g = ground(garbled + " [2]", HEADS_Q, EN)
+    assert g.method == "snapped"
+    assert g.text == HEADS + " [2]"
+    assert g.cited == [2]
+
+
+def test_changed_number_is_not_kept_but_replaced_by_the_passage_sentence() -> None:
+    wrong = YEAR.replace("2020", "2021")
+    g = ground(wrong, YEAR_Q, ZH)
+    assert "2021" not in g.text
+    assert g.text == YEAR + " [2]"
+    assert g.method == "snapped"
+
+
+def test_chinese_line_with_other_spacing_snaps() -> None:
+    g = ground("检索增强生成由Facebook AI的研究员于2020年提出", YEAR_Q, ZH)
+    assert g.method == "snapped"
+    assert g.text == YEAR + " [2]"
+
+
+# --- extractive ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("raw", ["Bananas are purple and grow on the moon.", "", "   \n\n", "[1]"])
+def test_unsupported_line_falls_back_to_the_sentence_matching_the_question(raw: str) -> None:
+    g = ground(raw, HEADS_Q, EN)
+    assert g.method == "extractive"
+    assert g.text == HEADS + " [2]"
+    assert g.cited == [2]
+    assert "Bananas" not in g.text
+
+
+def test_extractive_choice_weights_question_words_by_rarity() -> None:
+    # A generic sentence shares more question words (是, 在, 的, 生成 ...) but only common ones; the
+    # sentence with the year shares the rare ones (检索, 增强, 提出).
+    question = set(tokenize(YEAR_Q))
+    shared = {i: len(question & set(tokenize(s))) for i, s in enumerate(ZH, start=1)}
+    assert max(shared[1], shared[3]) >= shared[2] - 1  # raw word overlap alone would not single it out
+    g = ground("香蕉是紫色的。", YEAR_Q, ZH)
+    assert g.method == "extractive"
+    assert g.text == YEAR + " [2]"
+    assert g.cited == [2]
+
+
+def test_extractive_fallback_in_english_picks_the_year_sentence() -> None:
+    g = ground("I am not sure.", "When was the Transformer architecture introduced?", EN)
+    assert g.method == "extractive"
+    assert "2017" in g.text
+    assert g.cited == [1]
+
+
+def test_headings_are_not_chosen_as_answers() -> None:
+    passages = ["## Multi-head attention\n\nThe Transformer runs several attention heads in parallel."]
+    g = ground("", "What is multi-head attention?", passages)
+    assert g.text == "The Transformer runs several attention heads in parallel. [1]"
+    g = ground("", "When did the origins happen?", EN)
+    assert not g.text.startswith(("Origins", "Multi-head attention"))
+    assert len(tokenize(MARKER.sub("", g.text))) >= 4
+
+
+def test_only_headings_still_gives_an_answer_from_the_passages() -> None:
+    g = ground("", "What is HNSW?", ["## HNSW"])
+    assert g.text == "HNSW [1]"
+    assert g.cited == [1]
+
+
+def test_no_passages_gives_empty_result() -> None:
+    g = ground("The answer is 42.", "What is it?", [])
+    assert (g.text, g.cited) == ("", [])
+
+
+# --- citation markers ---------------------------------------------------------------------------
+
+
+def test_invalid_markers_are_dropped_and_reported() -> None:
+    g = ground(HEADS + " [9]", HEADS_Q, EN)
+    assert g.dropped_markers == [9]
+    assert "[9]" not in g.text
+    assert g.cited == [2]
+    g = ground(HEADS + " [0][2][7]", HEADS_Q, EN)
+    assert g.dropped_markers == [0, 7]
+    assert g.cited == [2]
+    assert re.findall(r"\[(\d+)\]", g.text) == ["2"]
+
+
+def test_cited_numbers_always_name_given_passages() -> None:
+    for raw in (HEADS + " [4]", "[1][2][3] nothing", "Bananas. [5]", ""):
+        g = ground(raw, HEADS_Q, EN)
+        assert g.cited and all(1 <= n <= len(EN) for n in g.cited)
+        assert [int(n) for n in re.findall(r"\[(\d+)\]", g.text)] == g.cited
+
+
+# --- the answer never contains text that no passage has ----------------------------------------
+
+
+@pytest.mark.parametrize(
+    "raw,question,passages",
+    [
+        (HEADS, HEADS_Q, EN),
+        ("The base Transformer model uses 16 attention heads.", HEADS_Q, EN),
+        ("Transformers use 8 attention heads, said Google in 2019.", HEADS_Q, EN),
+        (YEAR.replace("2020", "2021"), YEAR_Q, ZH),
+        ("RAG 是 Google 在 2018 年提出的。", YEAR_Q, ZH),
+        ("香蕉是紫色的。", YEAR_Q, ZH),
+    ],
+)
+def test_examples_contain_only_passage_text(raw: str, question: str, passages: list[str]) -> None:
+    g = ground(raw, question, passages)
+    assert_only_passage_text(g.text, passages)
+    for number in ("16", "2019", "2021", "2018", "Google 在"):
+        if number not in " ".join(passages):
+            assert number not in g.text
+
+
+def _mutations() -> st.SearchStrategy[str]:
+    """Model-like lines: passage sentences copied, cut, garbled, reordered, extended, or pure invention."""
+    sentences = [s for p in EN + ZH for s in split_sentences(p)]
+    words = [w for s in sentences for w in s.split()] + ["2021", "1999", "bananas", "香蕉", "不是", "Google"]
+
+    @st.composite
+    def line(draw: st.DrawFn) -> str:
+        base = draw(st.sampled_from(sentences))
+        kind = draw(st.sampled_from(["copy", "cut", "swap", "insert", "invent"]))
+        if kind == "copy":
+            text = base
+        elif kind == "cut":
+            i = draw(st.integers(0, len(base)))
+            j = draw(st.integers(i, len(base)))
+            text = base[i:j]
+        elif kind == "swap":
+            i = draw(st.integers(0, max(0, len(base) - 1)))
+            text = base[:i] + draw(st.sampled_from(["9", "x", "年", "Z"])) + base[i + 1 :]
+        elif kind == "insert":
+            text = base + " " + draw(st.sampled_from(words))
+        else:
+            text = " ".join(draw(st.lists(st.sampled_from(words), min_size=1, max_size=8)))
+        marker = draw(st.sampled_from(["", " [1]", " [2]", " [9]"]))
+        return text + marker
+
+    return line()
+
+
+@settings(max_examples=150, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
+@given(raw=_mutations(), question=st.sampled_from([HEADS_Q, YEAR_Q, "What is self-attention?", "幻觉是什么？"]))
+def test_property_answer_is_always_passage_text(raw: str, question: str) -> None:
+    passages = EN + ZH
+    g = ground(raw, question, passages)
+    assert_only_passage_text(g.text, passages)
+    assert g.cited and all(1 <= n <= len(passages) for n in g.cited)
+    assert g.method in ("generated", "snapped", "extractive")
