@@ -109,12 +109,14 @@ class IndexDir:
             )
         return manifest
 
-    def manifest_stamp(self) -> int:
-        """Changes whenever a writer commits (cheap to poll)."""
+    def manifest_stamp(self) -> tuple[int, int]:
+        """Changes whenever a writer commits (cheap to poll): each commit renames a new file into place,
+        so the inode changes even where timestamps are coarse."""
         try:
-            return self.manifest_path.stat().st_mtime_ns
+            st = self.manifest_path.stat()
         except FileNotFoundError:
-            return 0
+            return (0, 0)
+        return (st.st_ino, st.st_mtime_ns)
 
     def open_snapshot(self) -> Snapshot:
         """Open the current generation read-only; retries if a writer swaps it while opening."""

@@ -56,7 +56,7 @@ class RagPipeline:
         self._embedder = embedder
         self._generator = generator
         self._snapshot: Snapshot | None = None
-        self._stamp = -1
+        self._stamp: tuple[int, int] = (-1, -1)
         self._lock = threading.RLock()
 
     @classmethod
@@ -221,7 +221,7 @@ class RagPipeline:
             if not todo and not gone:
                 return self._report(files, 0, 0, unchanged, 0, skipped, 0, 0, t0, writer)
             result = self._apply(writer, todo, gone, skipped)
-        self._stamp = -1  # reopen on next read
+        self._stamp = (-1, -1)  # reopen on next read
         added, updated, chunks_added, chunks_removed = result
         return self._report(files, added, updated, unchanged, len(gone), skipped, chunks_added, chunks_removed, t0)
 
@@ -240,7 +240,7 @@ class RagPipeline:
             for doc in doomed:
                 vectors.remove(store.remove_document(doc.id))
             writer.commit({})
-        self._stamp = -1
+        self._stamp = (-1, -1)
         return len(doomed)
 
     def _apply(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import pytest
@@ -140,19 +141,19 @@ SHORT_SENTENCES = " ".join(f"Fact {i} is short." for i in range(1, 41))
 def test_overlap_repeats_text_between_neighbours() -> None:
     doc = Document("facts.txt", SHORT_SENTENCES, "text")
     with_overlap = Chunker(60, 25).split(doc)
-    overlapping = [(a, b) for a, b in zip(with_overlap, with_overlap[1:], strict=False) if b.start < a.end]
+    overlapping = [(a, b) for a, b in itertools.pairwise(with_overlap) if b.start < a.end]
     assert overlapping, "expected some neighbouring chunks to overlap"
     for a, b in overlapping:
         shared = doc.text[b.start : a.end]
         assert a.text.endswith(shared) and b.text.startswith(shared)
     without = Chunker(60, 0).split(doc)
-    assert all(b.start >= a.end for a, b in zip(without, without[1:], strict=False))
+    assert all(b.start >= a.end for a, b in itertools.pairwise(without))
 
 
 def test_chinese_overlap() -> None:
     doc = Document("zh.txt", CHINESE, "text")
     chunks = Chunker(40, 15, token_count).split(doc)
-    assert any(b.start < a.end for a, b in zip(chunks, chunks[1:], strict=False))
+    assert any(b.start < a.end for a, b in itertools.pairwise(chunks))
 
 
 @pytest.mark.parametrize("text", ["", "   ", "\n\n\t\n"])

@@ -191,7 +191,7 @@ def test_missing_explicit_config_file(tmp_path: Path) -> None:
 
 def test_broken_toml_is_a_config_error(clean_env: Path) -> None:
     write_toml(clean_env, "[rag\ntop_k = ")
-    with pytest.raises(ConfigError, match="rag.toml"):
+    with pytest.raises(ConfigError, match=r"rag\.toml"):
         RagConfig.load()
 
 

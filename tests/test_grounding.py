@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
+import random
 import re
 
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 from rag.grounding import first_line, ground, split_sentences
 from rag.lexical import tokenize
@@ -14,7 +13,7 @@ from rag.lexical import tokenize
 MARKER = re.compile(r"\[\d+\]")
 
 EN = [
-    "## Origins\n\nThe Transformer architecture was introduced in 2017 in the paper \"Attention Is All You Need\".\n\n"
+    '## Origins\n\nThe Transformer architecture was introduced in 2017 in the paper "Attention Is All You Need".\n\n'
     "The paper was written by a team of researchers at Google.",
     "## Multi-head attention\n\nThe base Transformer model uses 8 attention heads.\n\n"
     "The base model has a hidden size of 512 and stacks 6 encoder layers.",
@@ -207,39 +206,39 @@ def test_examples_contain_only_passage_text(raw: str, question: str, passages: l
             assert number not in g.text
 
 
-def _mutations() -> st.SearchStrategy[str]:
-    """Model-like lines: passage sentences copied, cut, garbled, reordered, extended, or pure invention."""
+def _model_like_lines(seed: int, n: int) -> list[str]:
+    """Lines a small model might write: passage sentences copied, cut, garbled, extended, or pure invention."""
+    rng = random.Random(seed)
     sentences = [s for p in EN + ZH for s in split_sentences(p)]
     words = [w for s in sentences for w in s.split()] + ["2021", "1999", "bananas", "香蕉", "不是", "Google"]
-
-    @st.composite
-    def line(draw: st.DrawFn) -> str:
-        base = draw(st.sampled_from(sentences))
-        kind = draw(st.sampled_from(["copy", "cut", "swap", "insert", "invent"]))
+    lines = []
+    for _ in range(n):
+        base = rng.choice(sentences)
+        kind = rng.choice(["copy", "cut", "swap", "insert", "invent"])
         if kind == "copy":
             text = base
         elif kind == "cut":
-            i = draw(st.integers(0, len(base)))
-            j = draw(st.integers(i, len(base)))
-            text = base[i:j]
+            i = rng.randint(0, len(base))
+            text = base[i : rng.randint(i, len(base))]
         elif kind == "swap":
-            i = draw(st.integers(0, max(0, len(base) - 1)))
-            text = base[:i] + draw(st.sampled_from(["9", "x", "年", "Z"])) + base[i + 1 :]
+            i = rng.randrange(len(base))
+            text = base[:i] + rng.choice(["9", "x", "年", "Z"]) + base[i + 1 :]
         elif kind == "insert":
-            text = base + " " + draw(st.sampled_from(words))
+            text = base + " " + rng.choice(words)
         else:
-            text = " ".join(draw(st.lists(st.sampled_from(words), min_size=1, max_size=8)))
-        marker = draw(st.sampled_from(["", " [1]", " [2]", " [9]"]))
-        return text + marker
-
-    return line()
+            text = " ".join(rng.choices(words, k=rng.randint(1, 8)))
+        lines.append(text + rng.choice(["", " [1]", " [2]", " [9]"]))
+    return lines
 
 
-@settings(max_examples=150, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
-@given(raw=_mutations(), question=st.sampled_from([HEADS_Q, YEAR_Q, "What is self-attention?", "幻觉是什么？"]))
-def test_property_answer_is_always_passage_text(raw: str, question: str) -> None:
+QUESTIONS = [HEADS_Q, YEAR_Q, "What is self-attention?", "幻觉是什么？"]
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_property_answer_is_always_passage_text(seed: int) -> None:
     passages = EN + ZH
-    g = ground(raw, question, passages)
-    assert_only_passage_text(g.text, passages)
-    assert g.cited and all(1 <= n <= len(passages) for n in g.cited)
-    assert g.method in ("generated", "snapped", "extractive")
+    for i, raw in enumerate(_model_like_lines(seed, 50)):
+        g = ground(raw, QUESTIONS[i % len(QUESTIONS)], passages)
+        assert_only_passage_text(g.text, passages)
+        assert g.cited and all(1 <= n <= len(passages) for n in g.cited)
+        assert g.method in ("generated", "snapped", "extractive")

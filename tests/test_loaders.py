@@ -74,9 +74,7 @@ def test_is_supported_is_case_insensitive_and_knows_special_names(tmp_path: Path
 def test_importing_loaders_does_not_import_heavy_parsers() -> None:
     code = "import sys, rag.loaders; print(sorted(m for m in ('pypdf', 'docx', 'bs4') if m in sys.modules))"
     root = Path(__file__).resolve().parents[1]
-    result = subprocess.run(
-        [sys.executable, "-c", code], cwd=root, capture_output=True, text=True, check=True
-    )
+    result = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"
 
 
@@ -102,9 +100,7 @@ def test_empty_file(tmp_path: Path) -> None:
     assert reason(write(tmp_path / "empty.txt", b"")) == "empty file"
 
 
-@pytest.mark.parametrize(
-    "name", ["blank.txt", "blank.md", "blank.json", "blank.csv", "blank.py", "blank.html"]
-)
+@pytest.mark.parametrize("name", ["blank.txt", "blank.md", "blank.json", "blank.csv", "blank.py", "blank.html"])
 def test_whitespace_only_file_is_empty(tmp_path: Path, name: str) -> None:
     assert reason(write(tmp_path / name, " \n\t\r\n  \n")) == "empty file"
 
