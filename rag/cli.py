@@ -58,6 +58,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("info", help="show the index: model, dimension, documents, chunks, size")
     _config_args(p)
 
+    p = sub.add_parser("verify", help="check the index for consistency; exit 1 when problems are found")
+    _config_args(p)
+
+    p = sub.add_parser("compact", help="rebuild the vector file and vacuum the database (after many deletes)")
+    _config_args(p)
+
     p = sub.add_parser("remove", help="delete documents (files, or everything under a folder) from the index")
     p.add_argument("paths", nargs="+")
     _config_args(p)
@@ -139,6 +145,17 @@ def run(args: argparse.Namespace) -> int:
             print()
             for c in answer.citations:
                 print(f"[{c.number}] {c.source} ({c.location}, chars {c.start}-{c.end})")
+        return 0
+    if args.command == "verify":
+        problems = _pipeline(args).verify()
+        if args.json:
+            print(_to_json({"ok": not problems, "problems": problems}))
+        else:
+            print("index is consistent" if not problems else "\n".join(f"problem: {p}" for p in problems))
+        return 1 if problems else 0
+    if args.command == "compact":
+        info = _pipeline(args).compact()
+        print(_to_json(info) if args.json else f"compacted: {info.chunks} chunks, {info.size_bytes} bytes")
         return 0
     if args.command == "remove":
         n = _pipeline(args).remove(args.paths)

@@ -102,6 +102,11 @@ class IndexDir:
         except (OSError, json.JSONDecodeError) as exc:
             raise IndexFormatError(f"cannot read {self.manifest_path}: {exc}; the index is damaged") from exc
         version = manifest.get("format_version")
+        if isinstance(version, int) and version < FORMAT_VERSION:  # pragma: no cover - no older format yet
+            raise IndexFormatError(
+                f"index {self.path} has the old format version {version}; rebuild it: delete {self.path} and "
+                "run `rag ingest FOLDER` again"
+            )
         if not isinstance(version, int) or version > FORMAT_VERSION:
             raise IndexFormatError(
                 f"index {self.path} has format version {version!r}, newer than this rag supports "
@@ -224,6 +229,9 @@ class Writer:
             else:
                 self._vectors = VectorIndex(dimension)
         return self._vectors
+
+    def replace_vectors(self, vectors: VectorIndex) -> None:
+        self._vectors = vectors
 
     def commit(self, manifest_fields: dict[str, Any]) -> dict[str, Any]:
         """Write the staged files, then switch manifest.json to them in one atomic rename."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import logging
 import threading
@@ -58,6 +59,7 @@ class RagPipeline:
         self._snapshot: Snapshot | None = None
         self._stamp: tuple[int, int] = (-1, -1)
         self._lock = threading.RLock()
+        self._last_embedded = 0
 
     @classmethod
     def from_index(cls, path: str | Path, **overrides: Any) -> RagPipeline:
@@ -110,10 +112,9 @@ class RagPipeline:
         with self._lock:
             stamp = self._dir.manifest_stamp()
             if self._snapshot is None or stamp != self._stamp:
-                fresh = self._dir.open_snapshot()
-                if self._snapshot is not None:
-                    self._snapshot.close()
-                self._snapshot, self._stamp = fresh, stamp
+                # The old snapshot is dropped, not closed: another thread may still be reading it;
+                # its SQLite connection closes when the last reference goes.
+                self._snapshot, self._stamp = self._dir.open_snapshot(), stamp
             return self._snapshot
 
     def info(self) -> IndexInfo:
@@ -136,6 +137,32 @@ class RagPipeline:
             created=str(m["created"]),
             updated=str(m["updated"]),
         )
+
+    def verify(self) -> list[str]:
+        """Consistency problems of the current index (empty list: consistent)."""
+        from rag.verify import check
+
+        return check(self._current(), self._dir.path)
+
+    def compact(self) -> IndexInfo:
+        """Rewrite the index as a new generation: vectors rebuilt densely from their ids, SQLite vacuumed."""
+        from rag.index import VectorIndex
+
+        with self._dir.write() as writer:
+            if writer.base is None:
+                raise RagError(f"no index at {self._dir.path}: nothing to compact")
+            old = writer.vectors(int(writer.base["dimension"]))
+            ids = old.ids()
+            fresh = VectorIndex(old.dimension)
+            if len(ids):
+                fresh.add(ids, np.stack([old.reconstruct(int(i)) for i in ids]))
+            writer.replace_vectors(fresh)
+            store = writer.store()
+            store.db.conn.commit()
+            store.db.execute("VACUUM")
+            writer.commit({})
+        self._stamp = (-1, -1)
+        return self.info()
 
     def documents(self) -> list[StoredDocument]:
         return self._current().store.documents()
@@ -282,6 +309,9 @@ class RagPipeline:
                     updated += 1
                 else:
                     added += 1
+                twin = store.document_with_hash(digest)
+                if twin is not None:  # same content under another path: reuse its vectors, embed nothing
+                    batch.remember(store.chunk_texts_and_ids(twin))
                 ids = store.allocate_ids("next_chunk_id", len(chunks))
                 store.add_document(
                     path=str(found.path),
@@ -316,6 +346,7 @@ class RagPipeline:
                 "chunker": {"chunk_size": chunk_size, "chunk_overlap": overlap, "unit": "embedder tokens"},
             }
         )
+        self._last_embedded = batch.embedded
         return added, updated, batch.total, chunks_removed
 
     def _report(
@@ -347,6 +378,7 @@ class RagPipeline:
             skipped=skipped,
             chunks_added=chunks_added,
             chunks_removed=chunks_removed,
+            chunks_embedded=self._last_embedded if chunks_added else 0,
             seconds=time.perf_counter() - t0,
             model=model,
         )
@@ -365,27 +397,56 @@ class RagPipeline:
 
 
 class _EmbedBatch:
-    """Collects (id, text) pairs and embeds them in batches into the vector index."""
+    """Collects (id, text) pairs and embeds them in batches into the vector index.
+
+    A text seen before in this ingest (or registered with ``remember``) is not embedded again: its vector
+    is copied from the index. Only digests and ids are kept, so memory stays small.
+    """
 
     def __init__(self, embedder: Embedder, vectors: Any, size: int) -> None:
         self.embedder, self.vectors, self.size = embedder, vectors, size
         self.ids: list[int] = []
         self.texts: list[str] = []
+        self.pending: dict[bytes, int] = {}  # digest -> id waiting to be embedded
+        self.copies: list[tuple[int, bytes]] = []  # (id, digest) to copy once the digest's vector exists
+        self.seen: dict[bytes, int] = {}  # digest -> id whose vector is in the index
         self.total = 0
+        self.embedded = 0
+
+    @staticmethod
+    def _digest(text: str) -> bytes:
+        return hashlib.blake2b(text.encode("utf-8"), digest_size=16).digest()
+
+    def remember(self, pairs: list[tuple[int, str]]) -> None:
+        """Register chunks already in the index, so identical texts reuse their vectors."""
+        for cid, text in pairs:
+            self.seen.setdefault(self._digest(text), cid)
 
     def add(self, ids: list[int], texts: list[str]) -> None:
-        self.ids.extend(ids)
-        self.texts.extend(texts)
-        if len(self.texts) >= self.size:
+        for cid, text in zip(ids, texts, strict=True):
+            digest = self._digest(text)
+            if digest in self.seen or digest in self.pending:
+                self.copies.append((cid, digest))
+            else:
+                self.pending[digest] = cid
+                self.ids.append(cid)
+                self.texts.append(text)
+        self.total += len(ids)
+        if len(self.texts) >= self.size or len(self.copies) >= self.size:
             self.flush()
 
     def flush(self) -> None:
-        if not self.texts:
-            return
-        vecs = self.embedder.embed_documents(self.texts)
-        self.vectors.add(np.asarray(self.ids, dtype=np.int64), vecs)
-        self.total += len(self.texts)
-        self.ids, self.texts = [], []
+        if self.texts:
+            vecs = self.embedder.embed_documents(self.texts)
+            self.vectors.add(np.asarray(self.ids, dtype=np.int64), vecs)
+            self.embedded += len(self.texts)
+            self.seen.update(self.pending)
+            self.ids, self.texts, self.pending = [], [], {}
+        if self.copies:
+            ids = np.asarray([cid for cid, _ in self.copies], dtype=np.int64)
+            vecs = np.stack([self.vectors.reconstruct(self.seen[d]) for _, d in self.copies])
+            self.vectors.add(ids, vecs)
+            self.copies = []
 
 
 def _changed_files(

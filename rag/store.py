@@ -45,6 +45,7 @@ CREATE TABLE IF NOT EXISTS chunks (
     language TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS chunks_doc ON chunks(doc_id);
+CREATE INDEX IF NOT EXISTS documents_hash ON documents(content_hash);
 CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(tokens, tokenize='porter unicode61 remove_diacritics 2');
 """
 
@@ -159,6 +160,17 @@ class ChunkStore:
         self.db.execute("DELETE FROM chunks WHERE doc_id = ?", [doc_id])
         self.db.execute("DELETE FROM documents WHERE id = ?", [doc_id])
         return ids
+
+    def document_with_hash(self, content_hash: str) -> StoredDocument | None:
+        row = self.db.execute(
+            "SELECT id, path, content_hash, mtime, size, file_type, language, n_chunks FROM documents "
+            "WHERE content_hash = ? LIMIT 1",
+            [content_hash],
+        ).fetchone()
+        return StoredDocument(*row) if row else None
+
+    def chunk_texts_and_ids(self, doc: StoredDocument) -> list[tuple[int, str]]:
+        return [(r[0], r[1]) for r in self.db.execute("SELECT id, text FROM chunks WHERE doc_id = ?", [doc.id])]
 
     # -- chunks -----------------------------------------------------------------------------------
     def chunk_ids(self) -> list[int]:

@@ -116,6 +116,7 @@ class IngestReport:
     chunks_removed: int
     seconds: float
     model: str
+    chunks_embedded: int = 0  # chunks_added minus those whose identical text reused an existing vector
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

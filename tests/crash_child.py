@@ -1,0 +1,44 @@
+"""Run by test_durability in a subprocess: an ingest that SIGKILLs itself at a chosen point.
+
+usage: python crash_child.py INDEX FOLDER TARGET N
+TARGET names a step (see STEPS); the process kills itself right after the N-th call of it.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+from pathlib import Path
+
+from rag import indexdir, pipeline
+from rag.config import RagConfig
+from rag.testing import EchoGenerator, HashEmbedder
+
+STEPS = {
+    "embed-batch": (pipeline._EmbedBatch, "flush"),
+    "fsync": (indexdir, "_fsync_file"),
+    "replace": (indexdir.os, "replace"),
+}
+
+
+def main() -> None:
+    index, folder, target, n = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+    owner, name = STEPS[target]
+    original = getattr(owner, name)
+    calls = {"n": 0}
+
+    def wrapped(*args: object, **kwargs: object) -> object:
+        result = original(*args, **kwargs)
+        calls["n"] += 1
+        if calls["n"] == n:
+            os.kill(os.getpid(), signal.SIGKILL)
+        return result
+
+    setattr(owner, name, wrapped)
+    config = RagConfig(index=Path(index), quiet=True, batch_size=1)  # batch of 4 chunks: many kill points
+    pipeline.RagPipeline(config, embedder=HashEmbedder(), generator=EchoGenerator()).ingest([folder], sync=True)
+
+
+if __name__ == "__main__":
+    main()
