@@ -110,7 +110,9 @@ class SentenceTransformerEmbedder:
                 return self._model
             import torch
             from sentence_transformers import SentenceTransformer
+            from transformers.utils import logging as hf_logging
 
+            hf_logging.disable_progress_bar()  # weight-loading bars; rag logs what it loads instead
             if self._threads > 0:
                 torch.set_num_threads(self._threads)
             if self._spec == MINILM:

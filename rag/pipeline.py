@@ -8,6 +8,7 @@ import logging
 import threading
 import time
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -59,7 +60,6 @@ class RagPipeline:
         self._snapshot: Snapshot | None = None
         self._stamp: tuple[int, int] = (-1, -1)
         self._lock = threading.RLock()
-        self._last_embedded = 0
 
     @classmethod
     def from_index(cls, path: str | Path, **overrides: Any) -> RagPipeline:
@@ -246,11 +246,10 @@ class RagPipeline:
             todo, unchanged = _changed_files(files, existing, skipped)
             gone = _gone_documents(existing, roots) if sync else []
             if not todo and not gone:
-                return self._report(files, 0, 0, unchanged, 0, skipped, 0, 0, t0, writer)
-            result = self._apply(writer, todo, gone, skipped)
+                return self._report(files, _Changes(), unchanged, skipped, t0, writer)
+            changes = self._apply(writer, todo, gone, skipped)
         self._stamp = (-1, -1)  # reopen on next read
-        added, updated, chunks_added, chunks_removed = result
-        return self._report(files, added, updated, unchanged, len(gone), skipped, chunks_added, chunks_removed, t0)
+        return self._report(files, changes, unchanged, skipped, t0)
 
     def remove(self, paths: Iterable[str | Path]) -> int:
         """Delete the documents at ``paths`` (files, or every document under a folder); returns how many."""
@@ -276,7 +275,7 @@ class RagPipeline:
         todo: list[tuple[FoundFile, str, StoredDocument | None]],
         gone: list[StoredDocument],
         skipped: list[SkippedFile],
-    ) -> tuple[int, int, int, int]:
+    ) -> _Changes:
         from tqdm import tqdm
 
         max_bytes = int(self.config.max_file_mb * 1024 * 1024)
@@ -335,7 +334,7 @@ class RagPipeline:
         finally:
             bar.close()
         if not (added or updated or gone):  # every new or changed file was skipped: keep the generation
-            return 0, 0, 0, 0
+            return _Changes()
         writer.commit(
             {
                 "embedder": embedder.model_id,
@@ -346,19 +345,14 @@ class RagPipeline:
                 "chunker": {"chunk_size": chunk_size, "chunk_overlap": overlap, "unit": "embedder tokens"},
             }
         )
-        self._last_embedded = batch.embedded
-        return added, updated, batch.total, chunks_removed
+        return _Changes(added, updated, len(gone), batch.total, chunks_removed, batch.embedded)
 
     def _report(
         self,
         files: list[FoundFile],
-        added: int,
-        updated: int,
+        changes: _Changes,
         unchanged: int,
-        removed: int,
         skipped: list[SkippedFile],
-        chunks_added: int,
-        chunks_removed: int,
         t0: float,
         writer: Writer | None = None,
     ) -> IngestReport:
@@ -371,14 +365,14 @@ class RagPipeline:
         return IngestReport(
             index=str(self._dir.path),
             files_seen=len(files),
-            files_added=added,
-            files_updated=updated,
+            files_added=changes.added,
+            files_updated=changes.updated,
             files_unchanged=unchanged,
-            files_removed=removed,
+            files_removed=changes.removed,
             skipped=skipped,
-            chunks_added=chunks_added,
-            chunks_removed=chunks_removed,
-            chunks_embedded=self._last_embedded if chunks_added else 0,
+            chunks_added=changes.chunks_added,
+            chunks_removed=changes.chunks_removed,
+            chunks_embedded=changes.chunks_embedded,
             seconds=time.perf_counter() - t0,
             model=model,
         )
@@ -394,6 +388,18 @@ class RagPipeline:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+@dataclass(frozen=True)
+class _Changes:
+    """What one ingest changed (all zero when nothing was committed)."""
+
+    added: int = 0
+    updated: int = 0
+    removed: int = 0
+    chunks_added: int = 0
+    chunks_removed: int = 0
+    chunks_embedded: int = 0
 
 
 class _EmbedBatch:
