@@ -214,3 +214,23 @@ def test_random_changes_match_a_model(tmp_path_factory: pytest.TempPathFactory, 
             ).fetchall()
             assert rows and all(model[name][s:e] == t for t, s, e in rows)
         snap.close()
+
+
+def test_rename_reuses_vectors_and_deleted_content_is_no_longer_answered(
+    tmp_path: Path, copy_corpus: Path, fake_pipeline: Callable[..., RagPipeline]
+) -> None:
+    p = fake_pipeline(index=tmp_path / "idx")
+    p.ingest([copy_corpus])
+    question = "When was the Transformer architecture introduced in the paper Attention Is All You Need?"
+    assert Path(p.ask(question).citations[0].source).name == "transformer-architecture.md"
+    (copy_corpus / "transformer-architecture.md").rename(copy_corpus / "renamed.md")
+    report = p.ingest([copy_corpus], sync=True)
+    assert (report.files_added, report.files_removed, report.chunks_embedded) == (1, 1, 0)
+    assert Path(p.ask(question).citations[0].source).name == "renamed.md"
+    (copy_corpus / "renamed.md").unlink()
+    p.ingest([copy_corpus], sync=True)
+    answer = p.ask(question)
+    cited = {Path(c.source).name for c in answer.citations} | {Path(h.chunk.source).name for h in answer.passages}
+    assert not cited & {"renamed.md", "transformer-architecture.md"}
+    assert all("Attention Is All You Need" not in h.chunk.text for h in p.retrieve(question, k=20))
+    assert p.verify() == []
