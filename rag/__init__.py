@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 from rag.config import RagConfig
 from rag.errors import (
     ConfigError,
+    GeneratorError,
     IndexFormatError,
     IndexLockedError,
     IndexNotFoundError,
@@ -15,7 +16,21 @@ from rag.errors import (
     ModelMismatchError,
     RagError,
 )
-from rag.types import Answer, Chunk, Citation, Document, Hit, IndexInfo, IngestReport, SkippedFile
+from rag.types import (
+    Answer,
+    Chunk,
+    Citation,
+    Document,
+    DoneEvent,
+    Hit,
+    IndexInfo,
+    IngestReport,
+    PassagesEvent,
+    SentenceSupport,
+    SkippedFile,
+    StreamEvent,
+    TokenEvent,
+)
 
 if TYPE_CHECKING:
     from rag.pipeline import RagPipeline
@@ -28,6 +43,8 @@ __all__ = [
     "Citation",
     "ConfigError",
     "Document",
+    "DoneEvent",
+    "GeneratorError",
     "Hit",
     "IndexFormatError",
     "IndexInfo",
@@ -37,10 +54,14 @@ __all__ = [
     "LoaderError",
     "ModelLoadError",
     "ModelMismatchError",
+    "PassagesEvent",
     "RagConfig",
     "RagError",
     "RagPipeline",
+    "SentenceSupport",
     "SkippedFile",
+    "StreamEvent",
+    "TokenEvent",
 ]
 
 

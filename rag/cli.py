@@ -29,6 +29,35 @@ def _query_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("-k", "--top-k", type=int, dest="top_k", help="passages to retrieve (default 4)")
     p.add_argument("--retrieval", choices=["hybrid", "dense", "lexical"], help="retrieval mode (default hybrid)")
     p.add_argument("--min-score", type=float, dest="min_score", help="relevance threshold (cosine)")
+    p.add_argument(
+        "--filter",
+        action="append",
+        default=[],
+        dest="filters",
+        metavar="KEY=VALUE",
+        help="only passages matching: path=GLOB, type=markdown,pdf, lang=zh, meta.NAME=VALUE (repeatable)",
+    )
+    p.add_argument("--rerank", help="cross-encoder model folder (or hub id) to rerank the fused candidates")
+
+
+def _generator_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--generator",
+        help="generator: smollm2 (default), extractive (passage sentences, no model), openai (an OpenAI-compatible "
+        "server: Ollama, vLLM, llama.cpp server, a hosted API), or a local model folder",
+    )
+    p.add_argument("--base-url", dest="base_url", help="openai: server URL, e.g. http://localhost:11434/v1")
+    p.add_argument(
+        "--model", dest="llm_model", help="openai: model name (API key from $RAG_API_KEY_OPENAI or $OPENAI_API_KEY)"
+    )
+    p.add_argument("--timeout", type=float, dest="request_timeout", help="openai: seconds per request (default 60)")
+    p.add_argument(
+        "--grounding",
+        choices=["auto", "snap", "check"],
+        help="how answers are checked against the passages: the backend's own (auto), snap to passage text, or "
+        "check citations and keep the text",
+    )
+    p.add_argument("--stream", action="store_true", help="print the answer as it is written, then the sources")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -44,15 +73,41 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--chunk-size", type=int, dest="chunk_size", help="chunk size in embedder tokens (default 200)")
     p.add_argument("--chunk-overlap", type=int, dest="chunk_overlap", help="overlap in tokens (default 30)")
     p.add_argument("--max-file-mb", type=float, dest="max_file_mb", help="skip files larger than this (default 50)")
+    p.add_argument(
+        "--metadata",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="metadata stored with every document of this ingest, for --filter meta.KEY=VALUE (repeatable)",
+    )
     _config_args(p)
 
     p = sub.add_parser("ask", help="answer a question from the index, with citations")
     _query_args(p)
-    p.add_argument("--generator", help="generator: smollm2 (default) or a local model folder")
+    _generator_args(p)
+    _config_args(p)
+
+    p = sub.add_parser("chat", help="answer questions read from stdin, one per line, as a conversation")
+    p.add_argument("-k", "--top-k", type=int, dest="top_k", help="passages to retrieve (default 4)")
+    p.add_argument("--min-score", type=float, dest="min_score", help="relevance threshold (cosine)")
+    _generator_args(p)
     _config_args(p)
 
     p = sub.add_parser("search", help="print the top passages for a query, with scores and sources")
     _query_args(p)
+    _config_args(p)
+
+    p = sub.add_parser("eval", help="build a temporary index of a BEIR folder and print retrieval/answer metrics")
+    p.add_argument("dataset", type=Path, help="folder with corpus.jsonl, queries.jsonl, qrels/*.tsv [, qa.jsonl]")
+    p.add_argument("--split", help="qrels split (default: test, or the only one)")
+    p.add_argument("--model", dest="embedder", help="embedder (default auto)")
+    p.add_argument("--retrieval", choices=["hybrid", "dense", "lexical"], help="retrieval mode (default hybrid)")
+    p.add_argument("--rerank", help="cross-encoder model folder to rerank with")
+    p.add_argument("--max-queries", type=int, dest="max_queries", help="score only the first N queries")
+    p.add_argument(
+        "--answers", type=int, default=0, dest="qa_limit", help="also answer N questions of qa.jsonl (EM/F1)"
+    )
+    p.add_argument("--generator", help="generator for --answers (default smollm2)")
     _config_args(p)
 
     p = sub.add_parser("info", help="show the index: model, dimension, documents, chunks, size")
@@ -68,6 +123,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("paths", nargs="+")
     _config_args(p)
     return parser
+
+
+def _key_value(item: str, option: str) -> tuple[str, str]:
+    key, sep, value = item.partition("=")
+    if not sep or not key.strip():
+        raise RagError(f"{option} {item!r} is not KEY=VALUE")
+    return key.strip(), value
 
 
 def _to_json(obj: Any) -> str:
@@ -107,7 +169,8 @@ def _source(path: str) -> str:
 
 def run(args: argparse.Namespace) -> int:
     if args.command == "ingest":
-        report = _pipeline(args).ingest(args.paths, sync=args.sync)
+        metadata = dict(_key_value(item, "--metadata") for item in args.metadata)
+        report = _pipeline(args).ingest(args.paths, sync=args.sync, metadata=metadata)
         if args.json:
             print(_to_json(report))
             return 0
@@ -128,23 +191,53 @@ def run(args: argparse.Namespace) -> int:
             for key, value in asdict(info).items():
                 print(f"{key:>15}: {value}")
         return 0
+    if args.command == "eval":
+        from rag.evaluation import evaluate
+
+        settings = {k: getattr(args, k, None) for k in ("embedder", "retrieval", "rerank", "generator")}
+        config = RagConfig.load(args.config, quiet=args.quiet or None, **settings)
+        report = evaluate(
+            args.dataset, config, split=args.split, max_queries=args.max_queries, qa_limit=args.qa_limit
+        )
+        if args.json:
+            print(_to_json(report))
+            return 0
+        s = report.scores
+        print(
+            f"{report.dataset}: {report.documents} documents, {report.chunks} chunks, embedder {report.embedder}, "
+            f"retrieval {report.retrieval}{' + rerank' if report.rerank else ''}, "
+            f"indexed in {report.index_seconds:.1f} s"
+        )
+        print(
+            f"nDCG@10 {s.ndcg_at_10:.4f}  Recall@10 {s.recall_at_10:.4f}  Recall@100 {s.recall_at_100:.4f}  "
+            f"MRR@10 {s.mrr_at_10:.4f}  latency p50 {s.latency_p50_ms:.1f} ms p95 {s.latency_p95_ms:.1f} ms "
+            f"({s.queries} queries)"
+        )
+        if report.answers:
+            a = report.answers
+            print(
+                f"answers: EM {a.exact_match:.4f}  F1 {a.f1:.4f}  citation accuracy {a.citation_accuracy:.4f}  "
+                f"refused {a.refusal_rate:.2%}  ({a.questions} questions, {a.seconds_per_answer:.2f} s each)"
+            )
+        return 0
     if args.command == "search":
-        hits = _pipeline(args).retrieve(args.question)
+        from rag.filters import Filters
+
+        hits = _pipeline(args).retrieve(args.question, filters=Filters.parse(args.filters))
         if args.json:
             print(_to_json(hits))
         else:
             _print_hits(hits)
         return 0
     if args.command == "ask":
-        answer = _pipeline(args).ask(args.question)
-        if args.json:
-            print(_to_json(answer))
-            return 0
-        print(answer.text)
-        if answer.citations:
-            print()
-            for c in answer.citations:
-                print(f"[{c.number}] {c.source} ({c.location}, chars {c.start}-{c.end})")
+        from rag.chat import ask_once
+
+        ask_once(_pipeline(args), args.question, stream=args.stream, as_json=args.json)
+        return 0
+    if args.command == "chat":
+        from rag.chat import chat
+
+        chat(_pipeline(args), sys.stdin, stream=args.stream, as_json=args.json, interactive=sys.stdin.isatty())
         return 0
     if args.command == "verify":
         problems = _pipeline(args).verify()

@@ -24,6 +24,9 @@ class RagConfig:
     ``chunk_size`` and ``chunk_overlap`` count tokens of the embedder's own tokenizer.
     ``min_score``: cosine similarity below which a passage counts as not relevant; ``None`` takes
     the embedder's calibrated default.
+    ``generator``: ``smollm2``, ``extractive``, ``openai`` (with ``base_url``, ``llm_model``, ``request_timeout``,
+    ``max_retries``; the API key comes from $RAG_API_KEY_OPENAI or $OPENAI_API_KEY), or a local model folder.
+    ``grounding``: how answers are checked (``auto``: the backend's own mode; see ``rag.grounding``).
     """
 
     index: Path = DEFAULT_INDEX
@@ -36,9 +39,17 @@ class RagConfig:
     dense_weight: float = 1.0
     lexical_weight: float = 1.0
     min_score: float | None = None
-    generator: str = "smollm2"  # smollm2 | echo | any local folder of a causal LM
-    max_new_tokens: int = 64
+    rerank: str | None = None  # cross-encoder folder or hub id; None: no reranking
+    rerank_candidates: int = 20
+    generator: str = "smollm2"  # smollm2 | extractive | openai | echo (tests) | any local folder of a causal LM
+    max_new_tokens: int = 0  # 0: the backend's default (64 for local models, 512 for openai)
     temperature: float = 0.0
+    grounding: str = "auto"  # auto (the backend's own) | snap | check; see rag.grounding
+    context_tokens: int = 0  # prompt + answer budget in tokens; 0: the model's window (local) or 8192 (openai)
+    base_url: str = ""  # openai: the server's OpenAI-compatible root, e.g. http://localhost:11434/v1
+    llm_model: str = ""  # openai: the model name the server knows
+    request_timeout: float = 60.0  # openai: seconds per HTTP request
+    max_retries: int = 2  # openai: retries on 429, 5xx and connection errors, with exponential backoff
     batch_size: int = 64
     max_file_mb: float = 50.0
     cjk_doc_share: float = 0.25
@@ -90,6 +101,17 @@ class RagConfig:
             raise ConfigError(f"batch_size={self.batch_size} must be at least 1")
         if self.max_file_mb <= 0:
             raise ConfigError(f"max_file_mb={self.max_file_mb} must be positive")
+        if self.grounding not in ("auto", "snap", "check"):
+            raise ConfigError(f"grounding={self.grounding!r}; choose auto, snap or check")
+        if self.max_new_tokens < 0 or self.context_tokens < 0:
+            raise ConfigError(
+                f"max_new_tokens={self.max_new_tokens} and context_tokens={self.context_tokens} must be >= 0 "
+                "(0: the backend's default)"
+            )
+        if self.request_timeout <= 0:
+            raise ConfigError(f"request_timeout={self.request_timeout} must be positive (seconds)")
+        if self.max_retries < 0:
+            raise ConfigError(f"max_retries={self.max_retries} must be >= 0")
 
 
 _TYPES: dict[str, type] = {
@@ -103,9 +125,17 @@ _TYPES: dict[str, type] = {
     "dense_weight": float,
     "lexical_weight": float,
     "min_score": float,
+    "rerank": str,
+    "rerank_candidates": int,
     "generator": str,
     "max_new_tokens": int,
     "temperature": float,
+    "grounding": str,
+    "context_tokens": int,
+    "base_url": str,
+    "llm_model": str,
+    "request_timeout": float,
+    "max_retries": int,
     "batch_size": int,
     "max_file_mb": float,
     "cjk_doc_share": float,

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
 import numpy as np
 
 from rag.errors import ModelLoadError
+from rag.hub import model_location
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
@@ -115,30 +116,16 @@ class SentenceTransformerEmbedder:
             hf_logging.disable_progress_bar()  # weight-loading bars; rag logs what it loads instead
             if self._threads > 0:
                 torch.set_num_threads(self._threads)
-            if self._spec == MINILM:
-                location, offline = str(minilm_path()), True
-            else:
-                location = self._spec
-                offline = Path(os.path.expanduser(location)).is_dir()
-                if offline:
-                    location = os.path.expanduser(location)
-            previous = os.environ.get("HF_HUB_OFFLINE")
-            if offline:
-                os.environ["HF_HUB_OFFLINE"] = "1"
+            spec = str(minilm_path()) if self._spec == MINILM else self._spec
             try:
-                log.info("loading embedder %s from %s", self.model_id, location)
-                self._model = SentenceTransformer(location, device="cpu")
+                with model_location(spec) as location:
+                    log.info("loading embedder %s from %s", self.model_id, location)
+                    self._model = SentenceTransformer(location, device="cpu")
             except Exception as exc:
                 raise ModelLoadError(
                     f"could not load embedding model {self._spec!r}: {exc}. Use a local model folder, "
                     f"or a bundled model ({MINILM}, {E5}); hub ids need a network"
                 ) from exc
-            finally:
-                if offline:
-                    if previous is None:
-                        os.environ.pop("HF_HUB_OFFLINE", None)
-                    else:
-                        os.environ["HF_HUB_OFFLINE"] = previous
             return self._model
 
     @property

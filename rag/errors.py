@@ -33,3 +33,7 @@ class LoaderError(RagError):
 
 class ModelLoadError(RagError):
     """A model could not be loaded (missing package, missing folder, no network for a hub id)."""
+
+
+class GeneratorError(RagError):
+    """The answer generator failed: an HTTP backend refused or timed out, or returned something unreadable."""

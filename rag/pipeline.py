@@ -14,28 +14,28 @@ from typing import Any
 
 import numpy as np
 
+from rag.answering import REFUSALS as REFUSALS
+from rag.answering import Turn
+from rag.answering import answer as _answer
+from rag.answering import stream as _stream
 from rag.chunking import Chunker
 from rag.config import RagConfig
+from rag.conversation import History, standalone_question
 from rag.discovery import FoundFile, display_path, file_hash, find_files
 from rag.embedding import E5, MINILM, Embedder, canonical_name, load_embedder
 from rag.errors import LoaderError, ModelMismatchError, RagError
-from rag.generation import GenerationRequest, Generator, load_generator
-from rag.grounding import ground
+from rag.filters import Filters
+from rag.generation import GenerationRequest, Generator, generator_for, grounding_mode, prepare
 from rag.indexdir import IndexDir, Snapshot, Writer
 from rag.langdetect import cjk_ratio, detect_language, is_cjk_language
 from rag.loaders import load
+from rag.rerank import CrossEncoderReranker
 from rag.retrieval import retrieve as _retrieve
 from rag.store import ChunkStore, StoredDocument
-from rag.types import Answer, Citation, Document, Hit, IndexInfo, IngestReport, SkippedFile
+from rag.types import Answer, Citation, Document, Hit, IndexInfo, IngestReport, SkippedFile, StreamEvent
 
 log = logging.getLogger(__name__)
 
-REFUSALS = {
-    "en": "I don't know: the documents do not contain an answer to this question.",
-    "zh": "我不知道：文档中没有这个问题的答案。",
-    "ja": "わかりません：文書にはこの質問の答えがありません。",
-    "ko": "모르겠습니다: 문서에 이 질문에 대한 답이 없습니다.",
-}
 _AUTO_SAMPLE = 64  # documents read before the automatic embedder choice is made
 
 
@@ -60,6 +60,7 @@ class RagPipeline:
         self._snapshot: Snapshot | None = None
         self._stamp: tuple[int, int] = (-1, -1)
         self._lock = threading.RLock()
+        self._rerank_model: CrossEncoderReranker | None = None
 
     @classmethod
     def from_index(cls, path: str | Path, **overrides: Any) -> RagPipeline:
@@ -101,9 +102,7 @@ class RagPipeline:
 
     def generator(self) -> Generator:
         if self._generator is None:
-            self._generator = load_generator(
-                self.config.generator, threads=self.config.threads, temperature=self.config.temperature
-            )
+            self._generator = generator_for(self.config)
         return self._generator
 
     # -- reading ----------------------------------------------------------------------------------
@@ -167,23 +166,40 @@ class RagPipeline:
     def documents(self) -> list[StoredDocument]:
         return self._current().store.documents()
 
-    def retrieve(self, question: str, k: int | None = None) -> list[Hit]:
-        """Top-k passages for ``question`` (hybrid dense + BM25 by default), best first."""
+    def retrieve(
+        self, question: str, k: int | None = None, *, filters: Filters | dict[str, Any] | None = None
+    ) -> list[Hit]:
+        """Top-k passages for ``question`` (hybrid dense + BM25 by default, then the reranker when one is
+        configured), best first. ``filters`` are applied inside the searches, before top-k."""
         if not question or not question.strip():
             raise RagError("the question is empty; ask something")
+        if isinstance(filters, dict):
+            filters = Filters.from_mapping(filters)
+        k = k or self.config.top_k
         snap = self._current()
         embedder = self._embedder_for(snap.manifest)
         query_vector = embedder.embed_query(question)
-        return _retrieve(
+        reranker = self._reranker()
+        hits = _retrieve(
             snap,
             query_vector,
             question,
-            k or self.config.top_k,
+            max(k, self.config.rerank_candidates) if reranker else k,
             mode=self.config.retrieval,
             rrf_k=self.config.rrf_k,
             dense_weight=self.config.dense_weight,
             lexical_weight=self.config.lexical_weight,
+            filters=filters,
         )
+        return reranker.rerank(question, hits, k) if reranker else hits
+
+    def _reranker(self) -> CrossEncoderReranker | None:
+        if not self.config.rerank:
+            return None
+        with self._lock:
+            if self._rerank_model is None or self._rerank_model.spec != self.config.rerank:
+                self._rerank_model = CrossEncoderReranker(self.config.rerank)
+            return self._rerank_model
 
     def min_score(self, language: str = "en") -> float:
         """Relevance threshold (cosine) for a question in ``language``: the configured one, else the model's."""
@@ -191,65 +207,131 @@ class RagPipeline:
             return self.config.min_score
         return self._embedder_for(self._current().manifest).default_min_score(language)
 
-    def ask(self, question: str, k: int | None = None) -> Answer:
-        """Answer ``question`` from the top-k passages, citing them; refuses when none is relevant."""
+    def ask(
+        self,
+        question: str,
+        k: int | None = None,
+        history: History | None = None,
+        *,
+        filters: Filters | dict[str, Any] | None = None,
+    ) -> Answer:
+        """Answer ``question`` from the top-k passages, citing them; refuses when none is relevant.
+
+        ``history``: earlier (question, answer) turns of a conversation; a follow-up question is rewritten
+        into a standalone one before retrieval (``Answer.standalone_question``; see ``rag.conversation``).
+        """
+        return _answer(self._turn(question, k, history, filters))
+
+    def ask_stream(
+        self,
+        question: str,
+        k: int | None = None,
+        history: History | None = None,
+        *,
+        filters: Filters | dict[str, Any] | None = None,
+    ) -> Iterator[StreamEvent]:
+        """``ask``, streamed: a ``PassagesEvent`` (the numbered passages), ``TokenEvent``s as the generator writes,
+        then a ``DoneEvent`` with the full Answer. The Answer is authoritative: with the ``snap`` grounding
+        (small local models) its text can replace the streamed words; a refusal or an extractive answer
+        arrives as one token. Retrieval runs when iteration starts."""
+        yield from _stream(self._turn(question, k, history, filters))
+
+    def _turn(
+        self,
+        question: str,
+        k: int | None,
+        history: History | None,
+        filters: Filters | dict[str, Any] | None,
+    ) -> Turn:
+        """Rewrite a follow-up, retrieve, keep the relevant passages, and prepare the generator's request."""
         t0 = time.perf_counter()
-        hits = self.retrieve(question, k)
-        t1 = time.perf_counter()
+        if not question or not question.strip():
+            raise RagError("the question is empty; ask something")
         language = detect_language(question)
+        standalone = standalone_question(question, history, self.generator() if history else None)
+        hits = self.retrieve(standalone, k, filters=filters)
         threshold = self.min_score(language)
         relevant = [h for h in hits if h.similarity >= threshold]
-        if not relevant:
-            return Answer(
-                question=question,
-                text=REFUSALS.get(language, REFUSALS["en"]),
-                citations=[],
-                refused=True,
-                language=language,
-                passages=hits,
-                timings={"retrieve_s": t1 - t0, "generate_s": 0.0, "total_s": t1 - t0},
-                grounding="refused",
-                generator="",
-            )
-        generator = self.generator()
-        passages = [h.chunk.text for h in relevant]
-        raw = ""  # empty: the grounding step answers extractively
-        if generator.supports_language(language):
-            raw = generator.generate(GenerationRequest(question, passages, language, self.config.max_new_tokens))
-        t2 = time.perf_counter()
-        grounded = ground(raw, question, passages)
-        if grounded.dropped_markers:
-            log.info("dropped citation markers that name no passage: %s", grounded.dropped_markers)
-        citations = [_citation(n, relevant[n - 1]) for n in grounded.cited]
-        return Answer(
+        generator: Generator | None = None
+        request: GenerationRequest | None = None
+        mode = "snap"
+        if relevant:
+            generator = self.generator()
+            mode = grounding_mode(generator, self.config.grounding)
+            if generator.supports_language(language):
+                passages = [h.chunk.text for h in relevant]
+                request = prepare(
+                    generator, GenerationRequest(standalone, passages, language, self.config.max_new_tokens)
+                )
+                if request.passages:
+                    relevant = relevant[: len(request.passages)]
+                else:  # even the question alone fills the context: answer extractively
+                    log.warning("the question leaves no room for passages in %s's context", generator.name)
+                    request = None
+        return Turn(
             question=question,
-            text=grounded.text,
-            citations=citations,
-            refused=False,
+            standalone=standalone,
             language=language,
+            hits=hits,
             passages=relevant,
-            timings={"retrieve_s": t1 - t0, "generate_s": t2 - t1, "total_s": t2 - t0},
-            grounding=grounded.method,
-            generator=generator.name if raw else "",
+            generator=generator,
+            request=request,
+            mode=mode,
+            started=t0,
+            retrieve_s=time.perf_counter() - t0,
         )
 
     # -- writing ----------------------------------------------------------------------------------
-    def ingest(self, paths: Iterable[str | Path], *, sync: bool = False) -> IngestReport:
+    def ingest(
+        self, paths: Iterable[str | Path], *, sync: bool = False, metadata: dict[str, Any] | None = None
+    ) -> IngestReport:
         """Add new files, replace changed ones, skip unchanged ones; with ``sync`` also drop documents whose
-        files under ``paths`` are gone. Unreadable files are skipped with a reason; the rest goes on."""
+        files under ``paths`` are gone. Unreadable files are skipped with a reason; the rest goes on.
+        ``metadata`` (string values) is stored with every document added or replaced, for filters."""
         t0 = time.perf_counter()
         roots = [Path(p).expanduser() for p in paths]
         files, skipped = find_files(list(roots))
+        max_bytes = int(self.config.max_file_mb * 1024 * 1024)
         with self._dir.write() as writer:
             base = writer.base_store()
             existing = {d.path: d for d in base.documents()} if base is not None else {}
             todo, unchanged = _changed_files(files, existing, skipped)
             gone = _gone_documents(existing, roots) if sync else []
             if not todo and not gone:
-                return self._report(files, _Changes(), unchanged, skipped, t0, writer)
-            changes = self._apply(writer, todo, gone, skipped)
+                return self._report(len(files), _Changes(), unchanged, skipped, t0, writer)
+            items = _load_all(todo, max_bytes, skipped)
+            changes = self._apply(writer, items, len(todo), gone, skipped, metadata or {})
         self._stamp = (-1, -1)  # reopen on next read
-        return self._report(files, changes, unchanged, skipped, t0)
+        return self._report(len(files), changes, unchanged, skipped, t0)
+
+    def ingest_documents(
+        self, documents: Iterable[Document], *, total: int | None = None, metadata: dict[str, Any] | None = None
+    ) -> IngestReport:
+        """Ingest documents that are not files (``Document.path`` is their unique key, e.g. ``beir:123``).
+        A key already stored with the same text is skipped; with other text it is replaced."""
+        t0 = time.perf_counter()
+        skipped: list[SkippedFile] = []
+        seen = 0
+        unchanged = 0
+        with self._dir.write() as writer:
+            base = writer.base_store()
+            existing = {d.path: d for d in base.documents()} if base is not None else {}
+
+            def items() -> Iterator[_Item]:
+                nonlocal seen, unchanged
+                for doc in documents:
+                    seen += 1
+                    data = doc.text.encode("utf-8")
+                    digest = hashlib.sha256(data).hexdigest()
+                    old = existing.get(doc.path)
+                    if old is not None and old.content_hash == digest:
+                        unchanged += 1
+                        continue
+                    yield _Item(doc.path, digest, 0.0, len(data), old, doc)
+
+            changes = self._apply(writer, items(), total, [], skipped, metadata or {})
+        self._stamp = (-1, -1)
+        return self._report(seen, changes, unchanged, skipped, t0)
 
     def remove(self, paths: Iterable[str | Path]) -> int:
         """Delete the documents at ``paths`` (files, or every document under a folder); returns how many."""
@@ -272,19 +354,21 @@ class RagPipeline:
     def _apply(
         self,
         writer: Writer,
-        todo: list[tuple[FoundFile, str, StoredDocument | None]],
+        loaded: Iterator[_Item],
+        total: int | None,
         gone: list[StoredDocument],
         skipped: list[SkippedFile],
+        user_meta: dict[str, Any],
     ) -> _Changes:
         from tqdm import tqdm
 
-        max_bytes = int(self.config.max_file_mb * 1024 * 1024)
-        loaded = _load_all(todo, max_bytes, skipped)
         if writer.base is not None:
             embedder = self._embedder_for(writer.base)
         else:
             sample = list(itertools.islice(loaded, _AUTO_SAMPLE))
-            embedder = self._choose_embedder([doc for _, _, _, doc in sample])
+            if not sample and not gone:
+                return _Changes()
+            embedder = self._choose_embedder([item.doc for item in sample])
             loaded = itertools.chain(sample, loaded)
         chunk_size = min(self.config.chunk_size, embedder.max_tokens)
         overlap = min(self.config.chunk_overlap, chunk_size // 2)
@@ -293,13 +377,14 @@ class RagPipeline:
         vectors = writer.vectors(embedder.dimension)
         batch = _EmbedBatch(embedder, vectors, self.config.batch_size * 4)
         added = updated = chunks_removed = 0
-        bar = tqdm(total=len(todo), unit="file", desc="ingest", disable=self.config.quiet or None, leave=False)
+        bar = tqdm(total=total, unit="doc", desc="ingest", disable=self.config.quiet or None, leave=False)
         try:
-            for found, digest, old, doc in loaded:
+            for item in loaded:
                 bar.update(1)
+                old, doc, digest = item.old, item.doc, item.digest
                 chunks = chunker.split(doc)
                 if not chunks:
-                    skipped.append(SkippedFile(display_path(found.path), "no text to index"))
+                    skipped.append(SkippedFile(display_path(item.key), "no text to index"))
                     continue
                 if old is not None:
                     removed = store.remove_document(old.id)
@@ -313,14 +398,15 @@ class RagPipeline:
                     batch.remember(store.chunk_texts_and_ids(twin))
                 ids = store.allocate_ids("next_chunk_id", len(chunks))
                 store.add_document(
-                    path=str(found.path),
+                    path=item.key,
                     content_hash=digest,
-                    mtime=found.mtime,
-                    size=found.size,
+                    mtime=item.mtime,
+                    size=item.size,
                     file_type=doc.file_type,
                     language=detect_language(doc.text[:20_000]),
                     title=doc.metadata.get("title"),
                     metadata=doc.metadata,
+                    user_meta=user_meta,
                     chunks=chunks,
                     chunk_ids=list(ids),
                 )
@@ -349,7 +435,7 @@ class RagPipeline:
 
     def _report(
         self,
-        files: list[FoundFile],
+        seen: int,
         changes: _Changes,
         unchanged: int,
         skipped: list[SkippedFile],
@@ -364,7 +450,7 @@ class RagPipeline:
             model = str(manifest.get("embedder", ""))
         return IngestReport(
             index=str(self._dir.path),
-            files_seen=len(files),
+            files_seen=seen,
             files_added=changes.added,
             files_updated=changes.updated,
             files_unchanged=unchanged,
@@ -388,6 +474,18 @@ class RagPipeline:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+@dataclass(frozen=True)
+class _Item:
+    """A document to add or replace: its key (absolute path for files), content hash, stat, old version."""
+
+    key: str
+    digest: str
+    mtime: float
+    size: int
+    old: StoredDocument | None
+    doc: Document
 
 
 @dataclass(frozen=True)
@@ -490,14 +588,14 @@ def _is_under(path: str, prefixes: list[str]) -> bool:
 
 def _load_all(
     todo: list[tuple[FoundFile, str, StoredDocument | None]], max_bytes: int, skipped: list[SkippedFile]
-) -> Iterator[tuple[FoundFile, str, StoredDocument | None, Document]]:
+) -> Iterator[_Item]:
     for found, digest, old in todo:
         try:
             doc = load(found.path, max_bytes=max_bytes)
         except LoaderError as exc:
             skipped.append(SkippedFile(display_path(found.path), str(exc)))
             continue
-        yield found, digest, old, doc
+        yield _Item(str(found.path), digest, found.mtime, found.size, old, doc)
 
 
 def _citation(number: int, hit: Hit) -> Citation:

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from rag.filters import Filters
 from rag.types import Hit
 
 if TYPE_CHECKING:
@@ -33,18 +34,23 @@ def retrieve(
     rrf_k: int = 60,
     dense_weight: float = 1.0,
     lexical_weight: float = 1.0,
+    filters: Filters | None = None,
+    candidates: int | None = None,
 ) -> list[Hit]:
-    candidates = max(4 * k, 20)
+    """Top-k hits; ``filters`` restrict both searches before their top-k is taken, so k matching chunks
+    are returned whenever k exist. ``candidates``: how many each side contributes to the fusion."""
+    candidates = candidates or max(4 * k, 20)
     ranked: list[tuple[int, float]]
     dense_ids: list[int] = []
+    allowed = snapshot.store.filtered_ids(filters) if filters else None
     if mode in ("dense", "hybrid"):
-        scores, ids = snapshot.vectors.search(query_vector, candidates)
+        scores, ids = snapshot.vectors.search(query_vector, candidates, allowed)
         dense = [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0]
         dense_ids = [i for i, _ in dense]
     if mode == "dense":
         ranked = dense
     else:
-        lexical = snapshot.store.lexical_search(query, candidates)
+        lexical = snapshot.store.lexical_search(query, candidates, filters)
         if mode == "lexical":
             ranked = lexical
         else:

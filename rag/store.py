@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from rag.filters import Filters
 from rag.lexical import fts_query, tokenize
 from rag.types import Chunk
 
@@ -30,7 +31,8 @@ CREATE TABLE IF NOT EXISTS documents (
     title TEXT,
     n_chunks INTEGER NOT NULL,
     added_at TEXT NOT NULL,
-    metadata TEXT NOT NULL DEFAULT '{}'
+    metadata TEXT NOT NULL DEFAULT '{}',
+    user_meta TEXT NOT NULL DEFAULT '{}'
 );
 CREATE TABLE IF NOT EXISTS chunks (
     id INTEGER PRIMARY KEY,
@@ -109,6 +111,7 @@ class ChunkStore:
         title: str | None,
         metadata: dict[str, Any],
         chunks: Sequence[Chunk],
+        user_meta: dict[str, Any] | None = None,
         chunk_ids: Sequence[int],
     ) -> int:
         doc_id = self.allocate_ids("next_doc_id", 1)[0]
@@ -125,6 +128,7 @@ class ChunkStore:
                 "n_chunks": len(chunks),
                 "added_at": datetime.now(UTC).isoformat(timespec="seconds"),
                 "metadata": json.dumps(metadata, ensure_ascii=False, default=str),
+                "user_meta": json.dumps(user_meta or {}, ensure_ascii=False, default=str),
             }
         )
         from rag.langdetect import detect_language
@@ -204,13 +208,20 @@ class ChunkStore:
             for row in rows
         }
 
-    def lexical_search(self, query: str, k: int) -> list[tuple[int, float]]:
-        """BM25 top-k (chunk id, score) for ``query``; higher scores are better."""
+    def lexical_search(self, query: str, k: int, filters: Filters | None = None) -> list[tuple[int, float]]:
+        """BM25 top-k (chunk id, score) for ``query`` among the chunks that pass ``filters``; higher is better."""
         expr = fts_query(query)
         if not expr:
             return []
-        rows = self.db.execute(
-            "SELECT rowid, bm25(chunks_fts) AS s FROM chunks_fts WHERE chunks_fts MATCH ? ORDER BY s LIMIT ?",
-            [expr, k],
-        ).fetchall()
+        sql = "SELECT rowid, bm25(chunks_fts) AS s FROM chunks_fts WHERE chunks_fts MATCH ?"
+        params: list[Any] = [expr]
+        if filters:
+            subquery, sub_params = filters.sql()
+            sql += f" AND rowid IN ({subquery})"
+            params.extend(sub_params)
+        rows = self.db.execute(sql + " ORDER BY s LIMIT ?", [*params, k]).fetchall()
         return [(int(r[0]), -float(r[1])) for r in rows]
+
+    def filtered_ids(self, filters: Filters) -> list[int]:
+        subquery, params = filters.sql()
+        return [r[0] for r in self.db.execute(subquery, params).fetchall()]

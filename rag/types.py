@@ -78,8 +78,29 @@ class Citation:
 
 
 @dataclass(frozen=True)
+class SentenceSupport:
+    """One sentence of an answer: the passages it cites with [n] and those whose words support it."""
+
+    text: str
+    cited: list[int]  # valid [n] markers in the sentence
+    passages: list[int]  # passages that contain most of the sentence's words (token overlap)
+
+    @property
+    def grounded(self) -> bool:
+        return bool(self.cited or self.passages)
+
+
+@dataclass(frozen=True)
 class Answer:
-    """What ``RagPipeline.ask`` returns."""
+    """What ``RagPipeline.ask`` returns.
+
+    ``invalid_citations``: [n] markers the model wrote that name no passage (removed from ``text``).
+    ``supported``: each sentence of ``text`` with the passages it cites and the passages that support it.
+    ``unsupported``: sentences the model wrote that cite nothing and no passage supports; with the
+    ``check`` grounding they stay in ``text`` (when other sentences are grounded) or, when nothing the model
+    wrote is grounded, ``text`` is replaced by an extractive answer and they are listed here.
+    ``standalone_question``: the question actually searched for when ``history`` made it a follow-up.
+    """
 
     question: str
     text: str
@@ -90,9 +111,41 @@ class Answer:
     timings: dict[str, float]
     grounding: str = ""  # generated | snapped | extractive | refused (see rag.grounding)
     generator: str = ""
+    invalid_citations: list[int] = field(default_factory=list)
+    supported: list[SentenceSupport] = field(default_factory=list)
+    unsupported: list[str] = field(default_factory=list)
+    standalone_question: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+@dataclass(frozen=True)
+class PassagesEvent:
+    """First event of ``RagPipeline.ask_stream``: the numbered passages the answer may cite ([n] = number)."""
+
+    passages: list[Citation]
+    kind: str = field(default="passages", init=False)
+
+
+@dataclass(frozen=True)
+class TokenEvent:
+    """A piece of the answer text as the generator writes it."""
+
+    text: str
+    kind: str = field(default="token", init=False)
+
+
+@dataclass(frozen=True)
+class DoneEvent:
+    """Last event: the full, checked Answer. Its ``text`` is authoritative: with the ``snap`` grounding (small
+    local models) it can differ from the streamed tokens, which were the model's raw words."""
+
+    answer: Answer
+    kind: str = field(default="done", init=False)
+
+
+StreamEvent = PassagesEvent | TokenEvent | DoneEvent
 
 
 @dataclass(frozen=True)
