@@ -3,6 +3,7 @@ into sentences with their markers, and which passages support each sentence (tok
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 
@@ -24,7 +25,7 @@ _INSTRUCTION = re.compile(
     re.IGNORECASE,
 )
 
-SUPPORT = 0.6  # share of a sentence's words found in a passage for the passage to support it
+SUPPORT = 0.6  # share of a sentence's words (rarity-weighted) found in a passage for the passage to support it
 MIN_SUPPORT_TOKENS = 2  # a one-word sentence ("HACKED") is never supported by overlap alone
 
 
@@ -85,15 +86,20 @@ def answer_sentences(text: str) -> list[str]:
 
 
 def supporting_passages(sentence: str, passage_tokens: list[set[str]]) -> list[int]:
-    """1-based numbers of the passages that contain at least ``SUPPORT`` of the sentence's words."""
-    tokens = tokenize(strip_markers(sentence))
-    if len(set(tokens)) < MIN_SUPPORT_TOKENS:
+    """1-based numbers of the passages that contain at least ``SUPPORT`` of the sentence's words, each word
+    weighted by its rarity among the passages (so "the", "的" count for little and a word no passage has,
+    for much)."""
+    tokens = set(tokenize(strip_markers(sentence)))
+    if len(tokens) < MIN_SUPPORT_TOKENS:
         return []
-    out = []
-    for number, found in enumerate(passage_tokens, start=1):
-        if sum(1 for t in tokens if t in found) / len(tokens) >= SUPPORT:
-            out.append(number)
-    return out
+    n = len(passage_tokens)
+    weight = {t: math.log(1 + n / (1 + sum(1 for found in passage_tokens if t in found))) for t in tokens}
+    total = sum(weight.values())
+    return [
+        number
+        for number, found in enumerate(passage_tokens, start=1)
+        if sum(w for t, w in weight.items() if t in found) >= SUPPORT * total
+    ]
 
 
 def is_instruction(sentence: str) -> bool:

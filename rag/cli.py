@@ -196,9 +196,7 @@ def run(args: argparse.Namespace) -> int:
 
         settings = {k: getattr(args, k, None) for k in ("embedder", "retrieval", "rerank", "generator")}
         config = RagConfig.load(args.config, quiet=args.quiet or None, **settings)
-        report = evaluate(
-            args.dataset, config, split=args.split, max_queries=args.max_queries, qa_limit=args.qa_limit
-        )
+        report = evaluate(args.dataset, config, split=args.split, max_queries=args.max_queries, qa_limit=args.qa_limit)
         if args.json:
             print(_to_json(report))
             return 0

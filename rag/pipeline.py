@@ -85,7 +85,9 @@ class RagPipeline:
                 f"`rag ingest FOLDER --index {self._dir.path} --model {asked}`"
             )
         if self._embedder is None:
-            self._embedder = load_embedder(built, threads=self.config.threads)
+            with self._lock:  # concurrent first requests (the server) load the model once
+                if self._embedder is None:
+                    self._embedder = load_embedder(built, threads=self.config.threads)
         return self._embedder
 
     def _choose_embedder(self, sample: list[Document]) -> Embedder:
@@ -102,8 +104,24 @@ class RagPipeline:
 
     def generator(self) -> Generator:
         if self._generator is None:
-            self._generator = generator_for(self.config)
+            with self._lock:
+                if self._generator is None:
+                    self._generator = generator_for(self.config)
         return self._generator
+
+    @property
+    def models_loaded(self) -> bool:
+        """Whether the embedder and the generator have been set up (by ``warm_up`` or a first question)."""
+        return self._embedder is not None and self._generator is not None
+
+    def warm_up(self) -> None:
+        """Load the index's embedder (when an index exists) and the generator now, not on the first question.
+        A generator's weights load here only when it has a public ``load()``; otherwise on first use."""
+        if self._dir.exists():
+            self._embedder_for(self._current().manifest).embed_query("warm up")
+        load = getattr(self.generator(), "load", None)
+        if callable(load):
+            load()
 
     # -- reading ----------------------------------------------------------------------------------
     def _current(self) -> Snapshot:

@@ -1,0 +1,65 @@
+"""Calibrate the relevance threshold ("no relevant passage") per embedder and question script.
+
+For each corpus, the top-1 cosine similarity of its own questions (answerable: the answer paragraph is in
+the corpus) is compared with that of questions from another set over different articles (unanswerable).
+Prints, per candidate threshold, the share of answerable questions kept and unanswerable ones refused, and
+the threshold that keeps at least --keep (default 0.95) of the answerable questions.
+
+    python benchmarks/calibrate.py [--keep 0.95] [--max-queries 400]
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+from pathlib import Path
+
+import numpy as np
+from quality import data_root  # type: ignore[import-not-found]
+
+from rag.config import RagConfig
+from rag.evaluation import build_index, load_beir
+from rag.langdetect import detect_language
+
+# (embedder, corpus set, unanswerable questions from)
+CASES = [
+    ("minilm", "xquad/beir_en", "scifact"),
+    ("e5-multilingual", "xquad/beir_en", "scifact"),
+    ("e5-multilingual", "xquad/beir_zh", "cmrc2018/beir_trial"),
+    ("e5-multilingual", "cmrc2018/beir_trial", "xquad/beir_zh"),
+]
+
+
+def top1(pipeline: object, questions: list[str]) -> np.ndarray:
+    return np.array([max((h.similarity for h in pipeline.retrieve(q, k=1)), default=0.0) for q in questions])
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--keep", type=float, default=0.95)
+    parser.add_argument("--max-queries", type=int, default=400)
+    args = parser.parse_args()
+    root = data_root()
+    for embedder, corpus_name, negative_name in CASES:
+        data = load_beir(root / corpus_name)
+        negatives = list(load_beir(root / negative_name).queries.values())[: args.max_queries]
+        positives = list(data.queries.values())[: args.max_queries]
+        with tempfile.TemporaryDirectory() as tmp:
+            config = RagConfig(index=Path(tmp) / "i", embedder=embedder, retrieval="dense", quiet=True)
+            pipeline, _ = build_index(data, config)
+            pos, neg = top1(pipeline, positives), top1(pipeline, negatives)
+            pipeline.close()
+        language = detect_language(positives[0])
+        chosen = float(np.quantile(pos, 1 - args.keep))
+        print(f"\n{embedder} on {corpus_name} ({language} questions); unanswerable: {negative_name}")
+        print(f"  answerable top-1 cosine: p5 {np.quantile(pos, 0.05):.3f} median {np.median(pos):.3f}")
+        print(f"  unanswerable top-1 cosine: median {np.median(neg):.3f} p95 {np.quantile(neg, 0.95):.3f}")
+        print("  threshold  kept-answerable  refused-unanswerable")
+        for t in sorted({*np.round(np.linspace(pos.min(), np.quantile(pos, 0.5), 8), 3), round(chosen, 3)}):
+            print(f"  {t:9.3f}  {np.mean(pos >= t):15.3f}  {np.mean(neg < t):20.3f}")
+        print(f"  -> keep {args.keep:.0%} of answerable: threshold {chosen:.3f}, refuses {np.mean(neg < chosen):.1%}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
