@@ -7,6 +7,7 @@ import itertools
 import logging
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,15 +28,16 @@ from rag.errors import LoaderError, ModelMismatchError, RagError
 from rag.filters import Filters
 from rag.generation import GenerationRequest, Generator, generator_for, grounding_mode, prepare
 from rag.indexdir import IndexDir, Snapshot, Writer
-from rag.langdetect import cjk_ratio, detect_language, is_cjk_language
+from rag.langdetect import cjk_ratio, detect_language
 from rag.loaders import load
 from rag.rerank import CrossEncoderReranker
 from rag.retrieval import retrieve as _retrieve
 from rag.store import ChunkStore, StoredDocument
-from rag.types import Answer, Citation, Document, Hit, IndexInfo, IngestReport, SkippedFile, StreamEvent
+from rag.types import Answer, Document, Hit, IndexInfo, IngestReport, SkippedFile, StreamEvent
 
 log = logging.getLogger(__name__)
 
+_QUERY_CACHE_SIZE = 4096
 _AUTO_SAMPLE = 64  # documents read before the automatic embedder choice is made
 
 
@@ -60,7 +62,9 @@ class RagPipeline:
         self._snapshot: Snapshot | None = None
         self._stamp: tuple[int, int] = (-1, -1)
         self._lock = threading.RLock()
+        self._load_lock = threading.Lock()  # first model loads (not self._lock: readers must not wait on them)
         self._rerank_model: CrossEncoderReranker | None = None
+        self._query_cache: OrderedDict[tuple[str, str], np.ndarray] = OrderedDict()
 
     @classmethod
     def from_index(cls, path: str | Path, **overrides: Any) -> RagPipeline:
@@ -85,7 +89,7 @@ class RagPipeline:
                 f"`rag ingest FOLDER --index {self._dir.path} --model {asked}`"
             )
         if self._embedder is None:
-            with self._lock:  # concurrent first requests (the server) load the model once
+            with self._load_lock:  # concurrent first requests (the server) load the model once
                 if self._embedder is None:
                     self._embedder = load_embedder(built, threads=self.config.threads)
         return self._embedder
@@ -104,7 +108,7 @@ class RagPipeline:
 
     def generator(self) -> Generator:
         if self._generator is None:
-            with self._lock:
+            with self._load_lock:
                 if self._generator is None:
                     self._generator = generator_for(self.config)
         return self._generator
@@ -196,7 +200,7 @@ class RagPipeline:
         k = k or self.config.top_k
         snap = self._current()
         embedder = self._embedder_for(snap.manifest)
-        query_vector = embedder.embed_query(question)
+        query_vector = self._query_vector(embedder, question)
         reranker = self._reranker()
         hits = _retrieve(
             snap,
@@ -210,6 +214,21 @@ class RagPipeline:
             filters=filters,
         )
         return reranker.rerank(question, hits, k) if reranker else hits
+
+    def _query_vector(self, embedder: Embedder, question: str) -> np.ndarray:
+        """Query embeddings are cached (LRU, per embedder): repeated questions skip the model."""
+        key = (embedder.model_id, question)
+        with self._lock:
+            cached = self._query_cache.get(key)
+            if cached is not None:
+                self._query_cache.move_to_end(key)
+                return cached
+        vector = embedder.embed_query(question)
+        with self._lock:
+            self._query_cache[key] = vector
+            while len(self._query_cache) > _QUERY_CACHE_SIZE:
+                self._query_cache.popitem(last=False)
+        return vector
 
     def _reranker(self) -> CrossEncoderReranker | None:
         if not self.config.rerank:
@@ -614,23 +633,6 @@ def _load_all(
             skipped.append(SkippedFile(display_path(found.path), str(exc)))
             continue
         yield _Item(str(found.path), digest, found.mtime, found.size, old, doc)
-
-
-def _citation(number: int, hit: Hit) -> Citation:
-    chunk = hit.chunk
-    return Citation(
-        number=number,
-        source=display_path(chunk.source),
-        start=chunk.start,
-        end=chunk.end,
-        location=chunk.location(),
-        score=hit.similarity,
-        text=chunk.text,
-    )
-
-
-def is_cjk_question(question: str) -> bool:
-    return is_cjk_language(detect_language(question))
 
 
 __all__ = ["ChunkStore", "RagPipeline"]

@@ -54,7 +54,7 @@ class FiltersModel(_Strict):
         return self.model_dump(exclude_none=True)
 
 
-class Turn(_Strict):
+class HistoryTurn(_Strict):
     """One earlier turn of a conversation."""
 
     question: str = Field(max_length=MAX_QUESTION_CHARS)
@@ -98,7 +98,7 @@ class AskRequest(_Strict):
     k: int | None = Field(default=None, ge=1, le=MAX_K)
     filters: FiltersModel | None = None
     stream: bool = False
-    history: list[Turn] | None = Field(default=None, max_length=20)
+    history: list[HistoryTurn] | None = Field(default=None, max_length=20)
 
 
 class AskResponse(BaseModel):
