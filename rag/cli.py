@@ -40,7 +40,7 @@ def _query_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--rerank", help="cross-encoder model folder (or hub id) to rerank the fused candidates")
 
 
-def _generator_args(p: argparse.ArgumentParser) -> None:
+def _generator_args(p: argparse.ArgumentParser, stream: bool = True) -> None:
     p.add_argument(
         "--generator",
         help="generator: smollm2 (default), extractive (passage sentences, no model), openai (an OpenAI-compatible "
@@ -57,7 +57,8 @@ def _generator_args(p: argparse.ArgumentParser) -> None:
         help="how answers are checked against the passages: the backend's own (auto), snap to passage text, or "
         "check citations and keep the text",
     )
-    p.add_argument("--stream", action="store_true", help="print the answer as it is written, then the sources")
+    if stream:
+        p.add_argument("--stream", action="store_true", help="print the answer as it is written, then the sources")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -121,6 +122,22 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("remove", help="delete documents (files, or everything under a folder) from the index")
     p.add_argument("paths", nargs="+")
+    _config_args(p)
+
+    p = sub.add_parser("serve", help="serve the index over HTTP (JSON API, uploads, OpenAI-compatible /v1)")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
+    p.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    p.add_argument(
+        "--api-key",
+        dest="api_key",
+        help="require 'Authorization: Bearer KEY' (default $RAG_API_KEY); required off loopback",
+    )
+    p.add_argument("--max-concurrency", type=int, dest="max_concurrency", help="model requests at once (default 16)")
+    p.add_argument("--max-body-kb", type=int, dest="max_body_kb", help="JSON request body limit (default 1024)")
+    p.add_argument("--max-upload-mb", type=float, dest="max_upload_mb", help="upload request limit (default 50)")
+    p.add_argument("-k", "--top-k", type=int, dest="top_k", help="passages to retrieve (default 4)")
+    p.add_argument("--min-score", type=float, dest="min_score", help="relevance threshold (cosine)")
+    _generator_args(p, stream=False)
     _config_args(p)
     return parser
 
@@ -215,7 +232,9 @@ def run(args: argparse.Namespace) -> int:
             a = report.answers
             print(
                 f"answers: EM {a.exact_match:.4f}  F1 {a.f1:.4f}  citation accuracy {a.citation_accuracy:.4f}  "
-                f"refused {a.refusal_rate:.2%}  ({a.questions} questions, {a.seconds_per_answer:.2f} s each)"
+                f"refused {a.refusal_rate:.2%}  ({a.questions} questions, {a.seconds_per_answer:.2f} s each); "
+                f"refused {a.refusal_when_removed or 0:.2%} of {a.removed_questions} questions whose paragraph "
+                "was left out of the index"
             )
         return 0
     if args.command == "search":
@@ -251,6 +270,19 @@ def run(args: argparse.Namespace) -> int:
     if args.command == "remove":
         n = _pipeline(args).remove(args.paths)
         print(f"removed {n} document(s)")
+        return 0
+    if args.command == "serve":
+        from rag.server import ServerSettings, check_bind, serve
+
+        settings = ServerSettings.from_env(
+            api_key=args.api_key,
+            max_concurrency=args.max_concurrency,
+            max_body_bytes=args.max_body_kb * 1024 if args.max_body_kb is not None else None,
+            max_upload_bytes=int(args.max_upload_mb * 1024 * 1024) if args.max_upload_mb is not None else None,
+        )
+        check_bind(args.host, settings)  # before any model loads: refuse at once
+        level = "debug" if args.verbose else "warning" if args.quiet else "info"
+        serve(_pipeline(args), host=args.host, port=args.port, settings=settings, log_level=level)
         return 0
     raise AssertionError(args.command)
 

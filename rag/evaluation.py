@@ -4,6 +4,7 @@ and F1 with SQuAD v1.1 normalisation for English and character level for Chinese
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import re
@@ -178,6 +179,9 @@ class AnswerScores:
     refusal_rate: float
     questions: int
     seconds_per_answer: float
+    # share refused of questions whose answer paragraph was left out of the index (None: not measured)
+    refusal_when_removed: float | None = None
+    removed_questions: int = 0
 
 
 @dataclass(frozen=True)
@@ -264,6 +268,28 @@ def score_answers(pipeline: Any, data: BeirSet, limit: int) -> AnswerScores | No
     )
 
 
+def held_out(data: BeirSet, every: int = 10) -> set[str]:
+    """Every ``every``-th answer paragraph of qa.jsonl (by first appearance): left out to test refusals."""
+    contexts = list(dict.fromkeys(str(item["context_id"]) for item in data.qa if item.get("context_id")))
+    return set(contexts[::every])
+
+
+def score_removed(data: BeirSet, config: RagConfig, limit: int, **pipeline_args: Any) -> tuple[float, int]:
+    """Refusal rate on questions whose answer paragraph is not in the index (a second, smaller index)."""
+    removed = held_out(data)
+    questions = [item for item in data.qa if str(item.get("context_id")) in removed][:limit]
+    if not questions:
+        return 0.0, 0
+    kept = BeirSet(data.name, {k: v for k, v in data.corpus.items() if k not in removed}, {}, {}, [])
+    with tempfile.TemporaryDirectory(prefix="rag-eval-removed-") as tmp:
+        pipeline, _ = build_index(kept, config.replace(index=Path(tmp) / "index"), **pipeline_args)
+        try:
+            refused = sum(1 for item in questions if pipeline.ask(item["question"]).refused)
+        finally:
+            pipeline.close()
+    return refused / len(questions), len(questions)
+
+
 def evaluate(
     folder: str | Path,
     config: RagConfig,
@@ -283,6 +309,9 @@ def evaluate(
             answers = score_answers(pipeline, data, qa_limit)
         finally:
             pipeline.close()
+    if answers is not None:
+        rate, n = score_removed(data, config, qa_limit, **pipeline_args)
+        answers = dataclasses.replace(answers, refusal_when_removed=rate, removed_questions=n)
     return EvalReport(
         dataset=data.name,
         documents=info.documents,
