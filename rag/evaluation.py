@@ -149,7 +149,11 @@ def load_beir(folder: str | Path, split: str | None = None) -> BeirSet:
             if len(parts) >= 3 and float(parts[2]) > 0:
                 qrels.setdefault(parts[0], set()).add(parts[1])
     corpus = {str(d["_id"]): (d.get("title") or "", d.get("text") or "") for d in _read_jsonl(root / "corpus.jsonl")}
-    queries = {str(q["_id"]): q["text"] for q in _read_jsonl(root / "queries.jsonl") if str(q["_id"]) in qrels}
+    queries = {
+        str(q["_id"]): q["text"]
+        for q in _read_jsonl(root / "queries.jsonl")
+        if str(q["_id"]) in qrels and str(q.get("text") or "").strip()  # a few sets hold empty queries
+    }
     qa = list(_read_jsonl(root / "qa.jsonl")) if (root / "qa.jsonl").is_file() else []
     name = (
         root.name

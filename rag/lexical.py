@@ -9,7 +9,9 @@ import logging
 import re
 import threading
 
-_RUNS = re.compile(r"([\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u3040-\u30ff\uac00-\ud7af]+)|([^\W_]+)", re.UNICODE)
+_CJK = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u3040-\u30ff\uac00-\ud7af"
+# CJK runs, or runs of other letters/digits (CJK characters are word characters too: keep them out)
+_RUNS = re.compile(rf"([{_CJK}]+)|([^\W_{_CJK}]+)", re.UNICODE)
 _jieba_lock = threading.Lock()
 _jieba_ready = False
 

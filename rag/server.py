@@ -58,7 +58,7 @@ from rag.errors import (
 )
 from rag.filters import Filters
 from rag.loaders import is_supported
-from rag.server_jobs import Job, UploadError, Uploads, document_id, safe_filename
+from rag.server_jobs import Job, ShuttingDownError, UploadError, Uploads, document_id, safe_filename
 from rag.server_models import (
     AskRequest,
     AskResponse,
@@ -171,7 +171,7 @@ def error_response(
 def _status_for(exc: RagError) -> int:
     if isinstance(exc, IndexNotFoundError | IndexLockedError | IndexFormatError | ModelMismatchError):
         return 503
-    if isinstance(exc, ModelLoadError):
+    if isinstance(exc, ModelLoadError | ShuttingDownError):
         return 503
     if isinstance(exc, GeneratorError):
         return 502
@@ -186,8 +186,8 @@ def _rag_error(exc: RagError, retry_after_s: int) -> JSONResponse:
         message = f"{message}; or upload documents with POST /documents"
     if isinstance(exc, IndexLockedError):
         headers = {"Retry-After": str(max(retry_after_s, 1))}
-    if status >= 500:
-        log.error("%s: %s", type(exc).__name__, message)
+    if status >= 500:  # the operator's to fix (or transient): say so in the log too
+        log.log(logging.ERROR if status != 503 else logging.WARNING, "%s: %s", type(exc).__name__, message)
     return error_response(status, message, headers)
 
 

@@ -34,6 +34,10 @@ class UploadError(RagError):
     """An uploaded file cannot be accepted (bad name, unsupported type); the client's mistake (HTTP 400)."""
 
 
+class ShuttingDownError(RagError):
+    """The server is stopping and takes no more uploads (HTTP 503)."""
+
+
 def safe_filename(name: str) -> str:
     """The last component of ``name`` (``/`` and ``\\`` both separate), every character other than a letter, a
     digit, ``.``, ``-``, ``_`` or a space replaced by ``_``, leading and trailing dots and spaces removed (no
@@ -124,7 +128,8 @@ class Uploads:
         job = Job(id=job_id, files=names, created=time.time(), staged=staged, metadata=metadata)
         with self._jobs_lock:
             if self._closed:
-                raise RagError("the server is shutting down; upload again later")
+                shutil.rmtree(self.folder / STAGING / job_id, ignore_errors=True)
+                raise ShuttingDownError("the server is shutting down; upload again later")
             if self._executor is None:
                 self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rag-ingest")
             self._jobs[job.id] = job

@@ -713,3 +713,11 @@ def test_openapi_documents_every_route(client: TestClient) -> None:
     assert {"AskResponse", "CitationModel", "ChatCompletionResponse", "JobModel"} <= set(
         schema["components"]["schemas"]
     )
+
+
+def test_uploads_after_shutdown_are_503(client: TestClient) -> None:
+    client.app.state.uploads.close()  # type: ignore[attr-defined]
+    r = client.post("/documents", files=[("files", ("late.txt", b"too late", "text/plain"))])
+    assert_error(r, 503, "shutting down")
+    staging = client.app.state.uploads.folder / ".staging"  # type: ignore[attr-defined]
+    assert list(staging.iterdir()) == []
