@@ -440,6 +440,7 @@ class RagPipeline:
                     continue
                 if old is not None:
                     removed = store.remove_document(old.id)
+                    batch.release(removed)  # an earlier file of this ingest may still copy these vectors
                     vectors.remove(removed)
                     chunks_removed += len(removed)
                     updated += 1
@@ -577,6 +578,13 @@ class _EmbedBatch:
         """Register chunks already in the index, so identical texts reuse their vectors."""
         for cid, text in pairs:
             self.seen.setdefault(self._digest(text), cid)
+
+    def release(self, ids: list[int]) -> None:
+        """The vectors of ``ids`` are about to be removed: make the copies that still read them, then forget them."""
+        gone = set(ids)
+        if any(self.seen.get(d) in gone for _, d in self.copies):
+            self.flush()
+        self.seen = {d: cid for d, cid in self.seen.items() if cid not in gone}
 
     def add(self, ids: list[int], texts: list[str]) -> None:
         for cid, text in zip(ids, texts, strict=True):

@@ -192,7 +192,8 @@ class Uploads:
             doc = next((d for d in docs if document_id(d.path) == doc_id), None)
             if doc is None:
                 return None
-            self.pipeline.remove([doc.path])
+            if self.pipeline.remove([doc.path]) == 0:  # a key that is not a file path (ingest_documents)
+                raise RagError(f"document {doc.path!r} is not a file; it cannot be removed through the API")
             if self.contains(doc.path):
                 with contextlib.suppress(FileNotFoundError):
                     Path(doc.path).unlink()

@@ -234,3 +234,21 @@ def test_rename_reuses_vectors_and_deleted_content_is_no_longer_answered(
     assert not cited & {"renamed.md", "transformer-architecture.md"}
     assert all("Attention Is All You Need" not in h.chunk.text for h in p.retrieve(question, k=20))
     assert p.verify() == []
+
+
+def test_content_moving_to_a_file_that_changes_in_the_same_ingest(
+    tmp_path: Path, fake_pipeline: Callable[..., RagPipeline]
+) -> None:
+    # a takes b's old text (so a reuses b's vectors) while b changes too: b's vectors must be copied before they go
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "a.txt").write_text("alpha words here\n", encoding="utf-8")
+    (docs / "b.txt").write_text("beta words there\n", encoding="utf-8")
+    p = fake_pipeline(index=tmp_path / "idx")
+    p.ingest([docs])
+    (docs / "a.txt").write_text("beta words there\n", encoding="utf-8")
+    (docs / "b.txt").write_text("gamma other words\n", encoding="utf-8")
+    report = p.ingest([docs])
+    assert (report.files_updated, report.chunks_embedded) == (2, 1)  # a's text was copied, not embedded
+    assert p.verify() == []
+    assert Path(p.retrieve("beta words there", k=1)[0].chunk.source).name == "a.txt"

@@ -721,3 +721,12 @@ def test_uploads_after_shutdown_are_503(client: TestClient) -> None:
     assert_error(r, 503, "shutting down")
     staging = client.app.state.uploads.folder / ".staging"  # type: ignore[attr-defined]
     assert list(staging.iterdir()) == []
+
+
+def test_a_document_that_is_not_a_file_cannot_be_deleted(client: TestClient, pipeline: RagPipeline) -> None:
+    from rag.types import Document
+
+    pipeline.ingest_documents([Document(path="note:1", text="Narwhals have one long tusk.", file_type="text")])
+    doc = next(d for d in client.get("/documents").json()["documents"] if d["path"] == "note:1")
+    assert_error(client.delete(f"/documents/{doc['id']}"), 400, "not a file")
+    assert doc["id"] in {d["id"] for d in client.get("/documents").json()["documents"]}
