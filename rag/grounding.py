@@ -41,6 +41,8 @@ _COMPLETE = re.compile(r"[.!?。！？；;\"”』」)）]$")
 
 KEEP = 0.9  # share of the answer's tokens found in one passage to keep the model's own words
 MIN_SENTENCE_TOKENS = 4
+SPAN_RELEVANT = 0.8  # a bare span must come from one of the sentences that best address the question
+SPAN_TOKENS = 12  # an answer this short may be a span extracted from a sentence that addresses the question
 RELEVANT = 0.5  # an answer must cover at least this share of the best sentence's question coverage
 SNAP = 0.5  # share of the answer's tokens (weighted by rarity) found in one sentence to answer with it
 
@@ -93,10 +95,13 @@ def ground(raw: str, question: str, passages: list[str]) -> Grounded:
         coverage = [_coverage(tokens, set(tokenize(p))) for p in passages]
         best = max(range(len(passages)), key=lambda i: (coverage[i], -i))
         kept = _whole_sentences(body)
-        if coverage[best] >= KEEP and relevance.of(set(tokens)) >= needed and _in_passages(kept, passages):
-            cited = list(dict.fromkeys(valid)) if valid else [best + 1]
-            if best + 1 not in cited:
-                cited.append(best + 1)
+        source = _span_source(set(tokens), sentences, relevance, SPAN_RELEVANT * relevance.best)
+        addresses = relevance.of(set(tokens)) >= needed or source is not None
+        if coverage[best] >= KEEP and addresses and _in_passages(kept, passages):
+            home = source if source is not None else best + 1
+            cited = list(dict.fromkeys(valid)) if valid else [home]
+            if home not in cited:
+                cited.append(home)
             return Grounded(_with_markers(kept, cited), cited, "generated", dropped)
         # The sentence the model was copying (or whose fact it extracted), if it also addresses the question.
         # Share of the answer found in the sentence, weighted by rarity: '是', '的', 'the' alone are no match.
@@ -111,6 +116,24 @@ def ground(raw: str, question: str, passages: list[str]) -> Grounded:
             return Grounded(_with_markers(sentence, [number]), [number], "snapped", dropped)
 
     return best_sentences(question, passages, limit=1, dropped=dropped)
+
+
+def _span_source(
+    tokens: set[str], sentences: list[tuple[int, str, set[str]]], relevance: _Relevance, needed: float
+) -> int | None:
+    """The passage whose sentence contains every word of a short extracted answer ("2013", "8 attention
+    heads") and addresses the question; None when there is none, or when the answer is only common words."""
+    if not tokens or len(tokens) > SPAN_TOKENS:
+        return None
+    df = {t: sum(1 for _, _, found in sentences if t in found) for t in tokens}
+    if min(df.values()) > len(sentences) / 2:  # 'the', '的': no answer
+        return None
+    homes = [
+        (relevance.of(found), -number, number)
+        for number, sentence, found in sentences
+        if tokens <= found and relevance.of(found) >= needed and not is_instruction(sentence)
+    ]
+    return max(homes)[2] if homes else None
 
 
 def best_sentences(question: str, passages: list[str], limit: int = 2, dropped: list[int] | None = None) -> Grounded:

@@ -242,3 +242,20 @@ def test_property_answer_is_always_passage_text(seed: int) -> None:
         assert_only_passage_text(g.text, passages)
         assert g.cited and all(1 <= n <= len(passages) for n in g.cited)
         assert g.method in ("generated", "snapped", "extractive")
+
+
+def test_short_extracted_span_is_kept_and_cites_the_sentence_it_came_from() -> None:
+    passages = [
+        "Recurrent networks came first. The word2vec method, released by Google researchers in 2013, made "
+        "word vectors popular.",
+        "The Transformer was introduced in 2017.",
+    ]
+    grounded = ground(" 2013\n", "When was word2vec released?", passages)
+    assert grounded.method == "generated"
+    assert grounded.text == "2013 [1]" and grounded.cited == [1]
+    # a span of common words only is no answer: the best sentence is given instead
+    common = ground(" the\n", "When was word2vec released?", passages)
+    assert common.method != "generated" and "2013" in common.text
+    # a span found only in a sentence that is not among the best for the question is not kept bare
+    off = ground(" 2017\n", "When was word2vec released?", passages)
+    assert off.method != "generated" and off.text != "2017 [2]"
