@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from dataclasses import asdict
 from typing import IO, Any, Protocol
 
+from rag.filters import Filters
 from rag.types import Answer, DoneEvent, PassagesEvent, StreamEvent, TokenEvent
 
 EXIT_WORDS = frozenset({"exit", "quit", ":q", "退出"})
@@ -19,10 +20,22 @@ MAX_HISTORY = 6  # turns kept for follow-up rewriting
 
 
 class _Asker(Protocol):
-    def ask(self, question: str, k: int | None = None, history: list[tuple[str, str]] | None = None) -> Answer: ...
+    def ask(
+        self,
+        question: str,
+        k: int | None = None,
+        history: list[tuple[str, str]] | None = None,
+        *,
+        filters: Filters | None = None,
+    ) -> Answer: ...
 
     def ask_stream(
-        self, question: str, k: int | None = None, history: list[tuple[str, str]] | None = None
+        self,
+        question: str,
+        k: int | None = None,
+        history: list[tuple[str, str]] | None = None,
+        *,
+        filters: Filters | None = None,
     ) -> Iterable[StreamEvent]: ...
 
 
@@ -52,6 +65,7 @@ def ask_once(
     stream: bool = False,
     as_json: bool = False,
     history: list[tuple[str, str]] | None = None,
+    filters: Filters | None = None,
     json_indent: int | None = 2,
     out: IO[str] | None = None,
     err: IO[str] | None = None,
@@ -60,7 +74,7 @@ def ask_once(
     out = out or sys.stdout
     err = err or sys.stderr
     if not stream:
-        answer = pipeline.ask(question, history=history)
+        answer = pipeline.ask(question, history=history, filters=filters)
         if as_json:
             print(json.dumps(asdict(answer), ensure_ascii=False, indent=json_indent, default=str), file=out)
             return answer
@@ -68,7 +82,7 @@ def ask_once(
         print_sources(answer, out)
         print_notes(answer, err)
         return answer
-    return _print_stream(pipeline.ask_stream(question, history=history), as_json, out, err)
+    return _print_stream(pipeline.ask_stream(question, history=history, filters=filters), as_json, out, err)
 
 
 def _print_stream(events: Iterable[StreamEvent], as_json: bool, out: IO[str], err: IO[str]) -> Answer:

@@ -248,8 +248,10 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if args.command == "ask":
         from rag.chat import ask_once
+        from rag.filters import Filters
 
-        ask_once(_pipeline(args), args.question, stream=args.stream, as_json=args.json)
+        filters = Filters.parse(args.filters)
+        ask_once(_pipeline(args), args.question, stream=args.stream, as_json=args.json, filters=filters or None)
         return 0
     if args.command == "chat":
         from rag.chat import chat

@@ -191,3 +191,25 @@ def test_bad_setting_exits_2(index: Path, monkeypatch: pytest.MonkeyPatch, capsy
     err = capsys.readouterr().err
     assert "top_k" in err and "Traceback" not in err
     assert len(err.strip().splitlines()) == 1
+
+
+def test_ask_and_search_apply_filters(built: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    answer = run_json(capsys, "ask", "What is FAISS?", "--filter", "path=*bm25-lexical-search.txt")
+    assert isinstance(answer, dict)
+    sources = {Path(p["chunk"]["source"]).name for p in answer["passages"]}
+    assert sources <= {"bm25-lexical-search.txt"}
+    assert all(Path(c["source"]).name == "bm25-lexical-search.txt" for c in answer["citations"])
+    hits = run_json(capsys, "search", "FAISS 向量", "--filter", "lang=zh", "--filter", "type=markdown")
+    assert isinstance(hits, list) and hits
+    assert all(h["chunk"]["metadata"]["language"] == "zh" for h in hits)
+
+
+def test_ingest_metadata_and_bad_filter(built: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    (notes / "n.txt").write_text("Team notes about HNSW graphs and FAISS.", encoding="utf-8")
+    run_json(capsys, "ingest", str(notes), "--metadata", "team=search")
+    hits = run_json(capsys, "search", "HNSW FAISS", "--filter", "meta.team=search")
+    assert isinstance(hits, list) and [Path(h["chunk"]["source"]).name for h in hits] == ["n.txt"]
+    assert main(["search", "x", "--filter", "colour=red", "-q"]) == 2
+    assert "unknown filter key 'colour'" in capsys.readouterr().err
