@@ -16,6 +16,15 @@ from rag.config import RagConfig
 from rag.errors import RagError
 
 
+def _embed_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--precision",
+        choices=["auto", "float32", "bfloat16", "float16"],
+        help="embedding precision (default auto: bfloat16 on CPUs with native bf16, float16 on CUDA, else float32)",
+    )
+    p.add_argument("--batch-size", type=int, dest="batch_size", help="passages per embedding call (default 32)")
+
+
 def _config_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--index", type=Path, help="index folder (default: $RAG_INDEX or indexes/default)")
     p.add_argument("--config", type=Path, help="TOML file with settings (default: ./rag.toml if present)")
@@ -81,6 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="KEY=VALUE",
         help="metadata stored with every document of this ingest, for --filter meta.KEY=VALUE (repeatable)",
     )
+    _embed_args(p)
     _config_args(p)
 
     p = sub.add_parser("ask", help="answer a question from the index, with citations")
@@ -109,6 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--answers", type=int, default=0, dest="qa_limit", help="also answer N questions of qa.jsonl (EM/F1)"
     )
     p.add_argument("--generator", help="generator for --answers (default smollm2)")
+    _embed_args(p)
     _config_args(p)
 
     p = sub.add_parser("info", help="show the index: model, dimension, documents, chunks, size")

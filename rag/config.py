@@ -50,7 +50,8 @@ class RagConfig:
     llm_model: str = ""  # openai: the model name the server knows
     request_timeout: float = 60.0  # openai: seconds per HTTP request
     max_retries: int = 2  # openai: retries on 429, 5xx and connection errors, with exponential backoff
-    batch_size: int = 64
+    batch_size: int = 32  # passages per embedding-model call (tuned by benchmarks/embedding.py)
+    precision: str = "auto"  # auto (bf16 on CPUs with native bf16, fp16 on CUDA, else fp32) | float32 | bfloat16
     max_file_mb: float = 50.0
     cjk_doc_share: float = 0.25
     threads: int = 0  # 0: all cores
@@ -99,6 +100,8 @@ class RagConfig:
             raise ConfigError(f"retrieval={self.retrieval!r}; choose hybrid, dense or lexical")
         if self.batch_size < 1:
             raise ConfigError(f"batch_size={self.batch_size} must be at least 1")
+        if self.precision not in ("auto", "float32", "bfloat16", "float16"):
+            raise ConfigError(f"precision={self.precision!r}; choose auto, float32, bfloat16 or float16")
         if self.max_file_mb <= 0:
             raise ConfigError(f"max_file_mb={self.max_file_mb} must be positive")
         if self.grounding not in ("auto", "snap", "check"):
@@ -137,6 +140,7 @@ _TYPES: dict[str, type] = {
     "request_timeout": float,
     "max_retries": int,
     "batch_size": int,
+    "precision": str,
     "max_file_mb": float,
     "cjk_doc_share": float,
     "threads": int,

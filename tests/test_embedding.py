@@ -1,0 +1,75 @@
+"""Embedding precision and batching: bf16 detection, the overlapped length-sorted encoder, and that reduced
+precision keeps vectors close to float32 with the real MiniLM."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from rag import embedding
+from rag.config import RagConfig
+from rag.embedding import MINILM, SentenceTransformerEmbedder, resolve_precision
+from rag.errors import ConfigError, ModelLoadError
+
+
+@pytest.mark.parametrize(
+    ("machine", "flags", "expected"),
+    [
+        ("x86_64", "fpu sse avx2 avx512f avx512_bf16 avx512_vnni", True),
+        ("x86_64", "fpu sse avx2 amx_bf16 amx_tile", True),
+        ("x86_64", "fpu sse avx2 avx512f avx512bw", False),
+        ("aarch64", "fp asimd bf16 i8mm", True),
+        ("aarch64", "fp asimd sve", False),
+    ],
+)
+def test_native_bf16_is_read_from_cpu_flags(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, machine: str, flags: str, expected: bool
+) -> None:
+    key = "Features" if machine == "aarch64" else "flags"
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text(f"processor\t: 0\n{key}\t\t: {flags}\n\nprocessor\t: 1\n{key}\t\t: {flags}\n")
+    real_path = embedding.Path
+    monkeypatch.setattr(embedding, "Path", lambda p: cpuinfo if p == "/proc/cpuinfo" else real_path(p))
+    monkeypatch.setattr(embedding.platform, "machine", lambda: machine)
+    embedding.cpu_has_native_bf16.cache_clear()
+    try:
+        assert embedding.cpu_has_native_bf16() is expected
+        assert resolve_precision("auto", "cpu") == ("bfloat16" if expected else "float32")
+    finally:
+        embedding.cpu_has_native_bf16.cache_clear()
+
+
+def test_precision_choices() -> None:
+    assert resolve_precision("auto", "cuda:0") == "float16"
+    assert resolve_precision("float32", "cpu") == "float32"
+    assert resolve_precision("bfloat16", "cpu") == "bfloat16"
+    with pytest.raises(ModelLoadError, match="precision='int4'"):
+        resolve_precision("int4", "cpu")
+    with pytest.raises(ConfigError, match="precision='half'"):
+        RagConfig(precision="half")
+    assert RagConfig.load(precision="float32").precision == "float32"
+
+
+@pytest.mark.slow
+def test_overlapped_encoder_matches_sentence_transformers_and_bf16_stays_close() -> None:
+    texts = [
+        "FAISS searches dense vectors by inner product.",
+        "BM25 ranks documents by term frequency and inverse document frequency. " * 6,
+        "A short one.",
+        "Reciprocal rank fusion merges the dense and lexical rankings into one list. " * 3,
+        "Chunks are cut by the embedder's own tokens, with overlap, keeping character spans.",
+    ] * 3
+    fp32 = SentenceTransformerEmbedder(MINILM, precision="float32", batch_size=4)
+    ours = fp32.embed_documents(texts)
+    reference = fp32._load().encode(texts, batch_size=32, convert_to_numpy=True, normalize_embeddings=True)
+    # same rows in the same order as sentence-transformers' own encode (batches are sorted, results unsorted)
+    assert ours.shape == (len(texts), 384)
+    assert np.allclose((ours * reference).sum(axis=1), 1.0, atol=1e-4)
+    bf16 = SentenceTransformerEmbedder(MINILM, precision="bfloat16", batch_size=4)
+    low = bf16.embed_documents(texts)
+    assert bf16.dtype == "bfloat16" and low.dtype == np.float32
+    cos = (low * ours).sum(axis=1)
+    assert cos.min() > 0.99, cos
+    assert np.allclose(np.linalg.norm(low, axis=1), 1.0, atol=1e-5)
