@@ -23,6 +23,13 @@ def _embed_args(p: argparse.ArgumentParser) -> None:
         help="embedding precision (default auto: bfloat16 on CPUs with native bf16, float16 on CUDA, else float32)",
     )
     p.add_argument("--batch-size", type=int, dest="batch_size", help="passages per embedding call (default 32)")
+    p.add_argument(
+        "--index-type",
+        choices=["auto", "flat", "ivf", "hnsw"],
+        dest="index_type",
+        help="vector index: auto (exact below 100k vectors, IVF above; default), flat, ivf or hnsw; kept for the "
+        "index's later ingests",
+    )
 
 
 def _config_args(p: argparse.ArgumentParser) -> None:
@@ -129,6 +136,9 @@ def build_parser() -> argparse.ArgumentParser:
     _config_args(p)
 
     p = sub.add_parser("compact", help="rebuild the vector file and vacuum the database (after many deletes)")
+    p.add_argument(
+        "--index-type", choices=["auto", "flat", "ivf", "hnsw"], dest="index_type", help="convert to this index type"
+    )
     _config_args(p)
 
     p = sub.add_parser("remove", help="delete documents (files, or everything under a folder) from the index")

@@ -1,13 +1,28 @@
-"""VectorIndex: FAISS inner-product search over normalised vectors, with stable int64 ids (IndexIDMap2).
+"""The vector side: FAISS inner-product search over normalised vectors, keyed by stable int64 chunk ids.
 
-The saved file is always a CPU index; a GPU copy is made for searching when faiss reports GPUs.
+Three index types, chosen by size (``auto``) or by ``--index-type``:
+
+- ``flat``: exact search (``IndexIDMap2(IndexFlatIP)``). The default below ``IVF_THRESHOLD`` vectors.
+- ``ivf``: ``IndexIVFFlat`` with a hash-table direct map, so ids stay stable and deletes are cheap. The default
+  from ``IVF_THRESHOLD`` vectors up. ``nlist`` grows with the square root of the size; ``nprobe`` is tuned
+  at build time on the index's own vectors so that recall@10 against exact search is at least
+  ``TARGET_RECALL``; both are saved in the FAISS file. Rebuilt when the index has grown 4x since training.
+- ``hnsw``: ``IndexIDMap2(IndexHNSWFlat)``, M=32, ``efSearch`` tuned like ``nprobe``. FAISS's HNSW cannot
+  delete, so a delete rebuilds the graph from the remaining vectors (once per commit): fine for corpora that
+  rarely lose documents, slow for big ones that do. Not used by ``auto`` for that reason.
+
+The saved file is always a CPU index; a GPU copy is made for searching when faiss reports GPUs (faiss-gpu
+builds; flat and ivf only). ``VectorStore`` is the interface the pipeline needs: an implementation over a
+distributed vector database (Milvus, Qdrant, pgvector, ...) would implement it and be chosen by the manifest's
+``index_type``; see README "Scaling out".
 """
 
 from __future__ import annotations
 
 import logging
+import math
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -15,6 +30,40 @@ if TYPE_CHECKING:
     from numpy.typing import NDArray
 
 log = logging.getLogger(__name__)
+
+INDEX_TYPES = ("auto", "flat", "ivf", "hnsw")
+IVF_THRESHOLD = 100_000  # auto: exact search below this many vectors, IVF from here up
+TARGET_RECALL = 0.97  # tuning target on the index's own vectors (the guarantee we state is 0.95)
+EXACT_FILTER_MAX = 50_000  # filtered searches over at most this many allowed ids are exact on any index type
+HNSW_M = 32
+_RETRAIN_GROWTH = 4  # ivf: retrain the coarse quantizer once the index is this many times its training size
+_TUNE_QUERIES = 200
+
+
+@runtime_checkable
+class VectorStore(Protocol):
+    """What the pipeline needs of the vector side (FAISS here; a remote vector database could implement it)."""
+
+    dimension: int
+
+    @property
+    def kind(self) -> str: ...
+
+    def __len__(self) -> int: ...
+
+    def ids(self) -> NDArray[np.int64]: ...
+
+    def add(self, ids: NDArray[np.int64], vectors: NDArray[np.float32]) -> None: ...
+
+    def remove(self, ids: NDArray[np.int64] | list[int]) -> int: ...
+
+    def search(
+        self, queries: NDArray[np.float32], k: int, allowed: list[int] | None = None
+    ) -> tuple[NDArray[np.float32], NDArray[np.int64]]: ...
+
+    def reconstruct(self, chunk_id: int) -> NDArray[np.float32]: ...
+
+    def save(self, path: Path) -> None: ...
 
 
 def gpu_count() -> int:
@@ -28,8 +77,35 @@ def gpu_count() -> int:
         return 0
 
 
+def choose_kind(requested: str, n: int, current: str = "flat") -> str:
+    """The index type for ``n`` vectors: ``requested`` unless it is ``auto``. ``auto`` moves to ivf at
+    ``IVF_THRESHOLD`` and back to flat only under half of it (no rebuild back and forth around the line)."""
+    if requested not in INDEX_TYPES:
+        raise ValueError(f"index type {requested!r}; choose one of {', '.join(INDEX_TYPES)}")
+    if requested != "auto":
+        return requested
+    if current == "ivf" and n >= IVF_THRESHOLD // 2:
+        return "ivf"
+    return "ivf" if n >= IVF_THRESHOLD else "flat"
+
+
+def needs_rebuild(vectors: VectorIndex, kind: str, trained_on: int) -> bool:
+    """True when ``vectors`` must be rebuilt as ``kind``: another type, or an IVF that has outgrown its
+    training (``_RETRAIN_GROWTH`` times the vectors its quantizer was trained on)."""
+    if kind == "ivf" and len(vectors) < 39:
+        return vectors.kind != "flat"  # too small to train: kept exact until it grows
+    if kind != vectors.kind:
+        return True
+    return kind == "ivf" and len(vectors) > _RETRAIN_GROWTH * max(trained_on, 39)
+
+
+def ivf_nlist(n: int) -> int:
+    """Inverted lists for ``n`` vectors: 2*sqrt(n), at least 16, and at least 39 vectors per list to train."""
+    return max(1, min(max(16, int(2 * math.sqrt(n))), n // 39))
+
+
 class VectorIndex:
-    """Exact inner-product index keyed by chunk ids. ``remove`` deletes ids; ids are never renumbered."""
+    """Inner-product index keyed by chunk ids. ``remove`` deletes ids; ids are never renumbered."""
 
     def __init__(self, dimension: int, index: Any = None) -> None:
         import faiss
@@ -37,7 +113,9 @@ class VectorIndex:
         self.dimension = dimension
         self._cpu = index if index is not None else faiss.IndexIDMap2(faiss.IndexFlatIP(dimension))
         self._gpu: Any = None
+        self._dead: set[int] = set()  # hnsw: ids removed but still in the graph until the next rebuild
 
+    # -- construction --------------------------------------------------------------------------
     @classmethod
     def load(cls, path: Path) -> VectorIndex:
         import faiss
@@ -45,19 +123,107 @@ class VectorIndex:
         index = faiss.read_index(str(path))
         return cls(index.d, index)
 
-    def save(self, path: Path) -> None:
+    @classmethod
+    def build(
+        cls, kind: str, dimension: int, ids: NDArray[np.int64], vectors: NDArray[np.float32], seed: int = 0
+    ) -> VectorIndex:
+        """A new index of ``kind`` holding ``vectors`` under ``ids`` (ivf/hnsw parameters tuned on them)."""
         import faiss
 
-        faiss.write_index(self._cpu, str(path))
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        ids = np.asarray(ids, dtype=np.int64)
+        n = len(ids)
+        if kind == "flat" or (kind == "ivf" and n < 39):  # too few vectors to train a quantizer
+            out = cls(dimension)
+            out.add(ids, vectors)
+            return out
+        if kind == "ivf":
+            nlist = ivf_nlist(n)
+            index = faiss.index_factory(dimension, f"IVF{nlist},Flat", faiss.METRIC_INNER_PRODUCT)
+            rng = np.random.default_rng(seed)
+            sample = vectors if n <= 64 * nlist else vectors[np.sort(rng.choice(n, 64 * nlist, replace=False))]
+            index.cp.max_points_per_centroid = 64
+            index.cp.niter = 12
+            index.cp.seed = seed
+            log.info("training IVF%d on %d of %d vectors", nlist, len(sample), n)
+            index.train(sample)
+            index.set_direct_map_type(faiss.DirectMap.Hashtable)
+            index.add_with_ids(vectors, ids)
+            out = cls(dimension, index)
+        elif kind == "hnsw":
+            hnsw = faiss.IndexHNSWFlat(dimension, HNSW_M, faiss.METRIC_INNER_PRODUCT)
+            hnsw.hnsw.efConstruction = 80
+            index = faiss.IndexIDMap2(hnsw)
+            log.info("building HNSW%d over %d vectors", HNSW_M, n)
+            index.add_with_ids(vectors, ids)
+            out = cls(dimension, index)
+        else:
+            raise ValueError(f"index type {kind!r}; choose flat, ivf or hnsw")
+        out.tune(vectors, ids, seed=seed)
+        return out
+
+    def converted(self, kind: str) -> VectorIndex:
+        """The same vectors and ids in a new index of ``kind`` (also used to retrain or compact)."""
+        ids = self.ids()
+        vectors = self.vectors_of(ids) if len(ids) else np.zeros((0, self.dimension), np.float32)
+        return VectorIndex.build(kind, self.dimension, ids, vectors)
+
+    # -- facts ---------------------------------------------------------------------------------
+    @property
+    def kind(self) -> str:
+        import faiss
+
+        if isinstance(faiss.downcast_index(self._cpu), faiss.IndexIVF):
+            return "ivf"
+        inner = faiss.downcast_index(self._cpu.index) if hasattr(self._cpu, "index") else None
+        return "hnsw" if isinstance(inner, faiss.IndexHNSW) else "flat"
+
+    def _ivf(self) -> Any:
+        import faiss
+
+        return faiss.downcast_index(self._cpu)
+
+    def _hnsw(self) -> Any:
+        import faiss
+
+        return faiss.downcast_index(self._cpu.index)
+
+    def params(self) -> dict[str, int]:
+        """The search parameters in effect (recorded in the manifest for `rag info`)."""
+        kind = self.kind
+        if kind == "ivf":
+            ivf = self._ivf()
+            return {"nlist": int(ivf.nlist), "nprobe": int(ivf.nprobe)}
+        if kind == "hnsw":
+            h = self._hnsw().hnsw
+            return {"M": HNSW_M, "efSearch": int(h.efSearch), "efConstruction": int(h.efConstruction)}
+        return {}
 
     def __len__(self) -> int:
+        self._settle()
         return int(self._cpu.ntotal)
 
     def ids(self) -> NDArray[np.int64]:
         import faiss
 
-        return faiss.vector_to_array(self._cpu.id_map).astype(np.int64)
+        self._settle()
+        if self.kind != "ivf":
+            return faiss.vector_to_array(self._cpu.id_map).astype(np.int64)
+        invlists = self._ivf().invlists
+        parts = []
+        for lst in range(invlists.nlist):
+            size = invlists.list_size(lst)
+            if size:
+                parts.append(faiss.rev_swig_ptr(invlists.get_ids(lst), size).copy())
+        return np.concatenate(parts).astype(np.int64) if parts else np.zeros(0, np.int64)
 
+    def save(self, path: Path) -> None:
+        import faiss
+
+        self._settle()
+        faiss.write_index(self._cpu, str(path))
+
+    # -- changes -------------------------------------------------------------------------------
     def add(self, ids: NDArray[np.int64], vectors: NDArray[np.float32]) -> None:
         if len(ids) == 0:
             return
@@ -72,12 +238,58 @@ class VectorIndex:
         arr = np.asarray(ids, dtype=np.int64)
         if arr.size == 0:
             return 0
-        removed = int(self._cpu.remove_ids(faiss.IDSelectorBatch(arr)))
         self._gpu = None
-        return removed
+        if self.kind == "hnsw":  # no delete in FAISS's HNSW: rebuild without these ids when next needed
+            present = np.isin(arr, self.ids())
+            self._dead.update(int(i) for i in arr[present])
+            return int(present.sum())
+        if self.kind == "ivf":  # the hash-table direct map takes an array selector only
+            return int(self._cpu.remove_ids(faiss.IDSelectorArray(arr)))
+        return int(self._cpu.remove_ids(faiss.IDSelectorBatch(arr)))
+
+    def _settle(self) -> None:
+        if not self._dead:
+            return
+        import faiss
+
+        dead = np.fromiter(self._dead, dtype=np.int64)
+        self._dead = set()
+        all_ids = faiss.vector_to_array(self._cpu.id_map).astype(np.int64)
+        keep = all_ids[~np.isin(all_ids, dead)]
+        log.info("rebuilding the HNSW graph without %d removed vectors (%d remain)", len(dead), len(keep))
+        vectors = self._vectors_by_position(np.nonzero(~np.isin(all_ids, dead))[0])
+        ef = int(self._hnsw().hnsw.efSearch)
+        rebuilt = VectorIndex.build("hnsw", self.dimension, keep, vectors) if len(keep) else VectorIndex(self.dimension)
+        self._cpu = rebuilt._cpu
+        if len(keep) and rebuilt.kind == "hnsw":
+            self._hnsw().hnsw.efSearch = max(ef, int(self._hnsw().hnsw.efSearch))
+
+    def _vectors_by_position(self, positions: NDArray[np.int64]) -> NDArray[np.float32]:
+        inner = self._cpu.index
+        out = np.empty((len(positions), self.dimension), dtype=np.float32)
+        for row, pos in enumerate(positions):
+            out[row] = inner.reconstruct(int(pos))
+        return out
+
+    # -- reading -------------------------------------------------------------------------------
+    def reconstruct(self, chunk_id: int) -> NDArray[np.float32]:
+        """The stored vector of ``chunk_id`` (raises RuntimeError when absent)."""
+        self._settle()
+        return np.asarray(self._cpu.reconstruct(int(chunk_id)), dtype=np.float32)
+
+    def vectors_of(self, ids: NDArray[np.int64] | list[int]) -> NDArray[np.float32]:
+        """The stored vectors of ``ids``, in order."""
+        self._settle()
+        arr = np.asarray(ids, dtype=np.int64)
+        if self.kind == "flat":  # one call instead of one per id
+            return np.asarray(self._cpu.reconstruct_batch(arr), dtype=np.float32).reshape(len(arr), self.dimension)
+        out = np.empty((len(arr), self.dimension), dtype=np.float32)
+        for row, cid in enumerate(arr):
+            out[row] = self._cpu.reconstruct(int(cid))
+        return out
 
     def _searcher(self) -> Any:
-        if self._gpu is None and len(self) > 0 and gpu_count() > 0:  # pragma: no cover - needs a GPU build
+        if self._gpu is None and len(self) > 0 and gpu_count() > 0 and self.kind != "hnsw":  # pragma: no cover
             import faiss
 
             try:
@@ -99,10 +311,97 @@ class VectorIndex:
             return self._searcher().search(queries, min(k, len(self)))
         import faiss
 
+        k = min(k, len(allowed))
+        kind = self.kind
+        if kind != "flat" and len(allowed) <= EXACT_FILTER_MAX:
+            return self._exact_among(queries, k, np.asarray(allowed, dtype=np.int64))
         selector = faiss.IDSelectorBatch(np.asarray(allowed, dtype=np.int64))
-        params = faiss.SearchParameters(sel=selector)
-        return self._cpu.search(queries, min(k, len(allowed)), params=params)
+        if kind == "ivf":  # a wide filter: scan more lists than usual so k survivors are found
+            ivf = self._ivf()
+            params: Any = faiss.SearchParametersIVF(sel=selector, nprobe=min(ivf.nlist, ivf.nprobe * 4))
+        elif kind == "hnsw":
+            params = faiss.SearchParametersHNSW(sel=selector, efSearch=max(k, self._hnsw().hnsw.efSearch * 4))
+        else:
+            params = faiss.SearchParameters(sel=selector)
+        return self._cpu.search(queries, k, params=params)
 
-    def reconstruct(self, chunk_id: int) -> NDArray[np.float32]:
-        """The stored vector of ``chunk_id`` (raises RuntimeError when absent)."""
-        return np.asarray(self._cpu.reconstruct(int(chunk_id)), dtype=np.float32)
+    def _exact_among(
+        self, queries: NDArray[np.float32], k: int, allowed: NDArray[np.int64]
+    ) -> tuple[NDArray[np.float32], NDArray[np.int64]]:
+        allowed = allowed[np.isin(allowed, self.ids())] if len(allowed) < 1000 else allowed
+        if len(allowed) == 0:
+            return (np.zeros((len(queries), 0), np.float32), np.zeros((len(queries), 0), np.int64))
+        vectors = self.vectors_of(allowed)
+        scores = queries @ vectors.T
+        k = min(k, len(allowed))
+        top = np.argsort(-scores, axis=1, kind="stable")[:, :k]
+        return np.take_along_axis(scores, top, axis=1).astype(np.float32), allowed[top]
+
+    # -- tuning --------------------------------------------------------------------------------
+    def tune(self, vectors: NDArray[np.float32], ids: NDArray[np.int64], seed: int = 0) -> float:
+        """Set nprobe (ivf) or efSearch (hnsw) to the smallest value whose recall@10 against exact search
+        reaches ``TARGET_RECALL``, measured with queries made from the index's own vectors (the normalised
+        sum of two random vectors, or one pushed off by noise: harder than a stored vector). Returns the recall."""
+        kind = self.kind
+        n = len(vectors)
+        if kind == "flat" or n == 0:
+            return 1.0
+        rng = np.random.default_rng(seed + 1)
+        m = min(_TUNE_QUERIES, n)
+        pairs = rng.integers(0, n, size=(m, 2))
+        # half: between two stored vectors (between topics); half: a stored vector pushed away by noise until
+        # its cosine to it is about 0.6, as a real question is to its best passage
+        queries = vectors[pairs[:, 0]].copy()
+        half = m // 2
+        queries[:half] += vectors[pairs[:half, 1]]
+        noise = rng.normal(size=(m - half, vectors.shape[1])).astype(np.float32)
+        noise *= 1.33 / np.linalg.norm(noise, axis=1, keepdims=True)
+        queries[half:] += noise
+        queries /= np.maximum(np.linalg.norm(queries, axis=1, keepdims=True), 1e-12)
+        queries = np.ascontiguousarray(queries, dtype=np.float32)
+        k = min(10, n)
+        truth = ids[_exact_top_ids(vectors, queries, k)]
+        recall = 0.0
+        if kind == "ivf":
+            ivf = self._ivf()
+            for nprobe in _ladder(ivf.nlist):
+                ivf.nprobe = nprobe
+                recall = _recall(self._cpu.search(queries, k)[1], truth)
+                if recall >= TARGET_RECALL:
+                    break
+            log.info("ivf nprobe=%d of nlist=%d: recall@10 %.3f on tuning queries", ivf.nprobe, ivf.nlist, recall)
+        else:
+            h = self._hnsw().hnsw
+            for ef in (16, 32, 48, 64, 96, 128, 192, 256, 384, 512, 1024):
+                h.efSearch = ef
+                recall = _recall(self._cpu.search(queries, k)[1], truth)
+                if recall >= TARGET_RECALL:
+                    break
+            log.info("hnsw efSearch=%d: recall@10 %.3f on tuning queries", h.efSearch, recall)
+        return recall
+
+
+def _ladder(nlist: int) -> list[int]:
+    steps = [1, 2, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512]
+    return [s for s in steps if s < nlist] + [nlist]
+
+
+def _exact_top_ids(vectors: NDArray[np.float32], queries: NDArray[np.float32], k: int) -> NDArray[np.int64]:
+    """Row positions of the exact top-k, in blocks so memory stays bounded."""
+    best_s = np.full((len(queries), k), -np.inf, dtype=np.float32)
+    best_i = np.zeros((len(queries), k), dtype=np.int64)
+    for start in range(0, len(vectors), 200_000):
+        block = vectors[start : start + 200_000]
+        scores = queries @ block.T
+        kk = min(k, len(block))
+        part = np.argpartition(-scores, kk - 1, axis=1)[:, :kk]
+        s = np.concatenate([best_s, np.take_along_axis(scores, part, axis=1)], axis=1)
+        i = np.concatenate([best_i, part + start], axis=1)
+        order = np.argsort(-s, axis=1)[:, :k]
+        best_s, best_i = np.take_along_axis(s, order, axis=1), np.take_along_axis(i, order, axis=1)
+    return best_i
+
+
+def _recall(found: NDArray[np.int64], truth: NDArray[np.int64]) -> float:
+    hits = sum(len(set(f[f >= 0].tolist()) & set(t.tolist())) for f, t in zip(found, truth, strict=True))
+    return hits / truth.size

@@ -27,6 +27,7 @@ from rag.embedding import E5, MINILM, Embedder, canonical_name, load_embedder
 from rag.errors import LoaderError, ModelMismatchError, RagError
 from rag.filters import Filters
 from rag.generation import GenerationRequest, Generator, generator_for, grounding_mode, prepare
+from rag.index import choose_kind, needs_rebuild
 from rag.indexdir import IndexDir, Snapshot, Writer
 from rag.langdetect import cjk_ratio, detect_language
 from rag.loaders import load
@@ -173,22 +174,17 @@ class RagPipeline:
         return check(self._current(), self._dir.path)
 
     def compact(self) -> IndexInfo:
-        """Rewrite the index as a new generation: vectors rebuilt densely from their ids, SQLite vacuumed."""
-        from rag.index import VectorIndex
-
+        """Rewrite the index as a new generation: vectors rebuilt from their ids (an IVF retrained, parameters
+        retuned), SQLite vacuumed."""
         with self._dir.write() as writer:
             if writer.base is None:
                 raise RagError(f"no index at {self._dir.path}: nothing to compact")
             old = writer.vectors(int(writer.base["dimension"]))
-            ids = old.ids()
-            fresh = VectorIndex(old.dimension)
-            if len(ids):
-                fresh.add(ids, np.stack([old.reconstruct(int(i)) for i in ids]))
-            writer.replace_vectors(fresh)
+            writer.replace_vectors(old.converted(choose_kind(self._index_policy(writer), len(old), old.kind)))
             store = writer.store()
             store.db.conn.commit()
             store.db.execute("VACUUM")
-            writer.commit({})
+            writer.commit(self._index_fields(writer, rebuilt=True))
         self._stamp = (-1, -1)
         return self.info()
 
@@ -406,7 +402,7 @@ class RagPipeline:
             vectors = writer.vectors(int(writer.base["dimension"]) if writer.base else 0)
             for doc in doomed:
                 vectors.remove(store.remove_document(doc.id))
-            writer.commit({})
+            writer.commit(self._index_fields(writer))
         self._stamp = (-1, -1)
         return len(doomed)
 
@@ -487,11 +483,36 @@ class RagPipeline:
                 "dimension": embedder.dimension,
                 "normalized": True,
                 "metric": "inner_product",
-                "index_type": "flat",
                 "chunker": {"chunk_size": chunk_size, "chunk_overlap": overlap, "unit": "embedder tokens"},
+                **self._index_fields(writer),
             }
         )
         return _Changes(added, updated, len(gone), batch.total, chunks_removed, batch.embedded)
+
+    def _index_policy(self, writer: Writer) -> str:
+        """The index type asked for: this call's setting, else the one the index was built with, else auto."""
+        base = writer.base or {}
+        return self.config.index_type or str(base.get("index_policy", "auto"))
+
+    def _index_fields(self, writer: Writer, rebuilt: bool = False) -> dict[str, Any]:
+        """Settle the vector index type for the size it has now (convert or retrain when needed) and return
+        the manifest fields that describe it."""
+        base = writer.base or {}
+        vectors = writer.vectors(int(base.get("dimension", 0)))
+        policy = self._index_policy(writer)
+        trained = len(vectors) if rebuilt else int(base.get("index_trained_on", 0))
+        kind = choose_kind(policy, len(vectors), vectors.kind)
+        if needs_rebuild(vectors, kind, trained):
+            log.info("index: %s -> %s at %d vectors", vectors.kind, kind, len(vectors))
+            vectors = vectors.converted(kind)
+            writer.replace_vectors(vectors)
+            trained = len(vectors)
+        return {
+            "index_type": vectors.kind,
+            "index_policy": policy,
+            "index_params": vectors.params(),
+            "index_trained_on": trained if vectors.kind == "ivf" else 0,
+        }
 
     def _report(
         self,
