@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
@@ -133,6 +134,7 @@ class VectorIndex:
         vectors = np.ascontiguousarray(vectors, dtype=np.float32)
         ids = np.asarray(ids, dtype=np.int64)
         n = len(ids)
+        _set_omp_threads(0)
         if kind == "flat" or (kind == "ivf" and n < 39):  # too few vectors to train a quantizer
             out = cls(dimension)
             out.add(ids, vectors)
@@ -305,6 +307,12 @@ class VectorIndex:
     ) -> tuple[NDArray[np.float32], NDArray[np.int64]]:
         """Top-k (scores, ids) per query row, among ``allowed`` ids when given; missing slots have id -1."""
         queries = np.ascontiguousarray(np.atleast_2d(queries), dtype=np.float32)
+        _set_omp_threads(1 if len(queries) < 16 else 0)
+        return self._search(queries, k, allowed)
+
+    def _search(
+        self, queries: NDArray[np.float32], k: int, allowed: list[int] | None
+    ) -> tuple[NDArray[np.float32], NDArray[np.int64]]:
         if len(self) == 0 or k <= 0 or (allowed is not None and not allowed):
             return (np.zeros((len(queries), 0), np.float32), np.zeros((len(queries), 0), np.int64))
         if allowed is None:
@@ -379,6 +387,21 @@ class VectorIndex:
                     break
             log.info("hnsw efSearch=%d: recall@10 %.3f on tuning queries", h.efSearch, recall)
         return recall
+
+
+_omp_current = 0
+
+
+def _set_omp_threads(n: int) -> None:
+    """faiss's OpenMP threads: one for a few queries (a parallel region costs more than it saves there, and
+    its idle threads spin against torch's), all cores (0) for batches and training."""
+    global _omp_current
+    want = n or (os.cpu_count() or 1)
+    if want != _omp_current:
+        import faiss
+
+        faiss.omp_set_num_threads(want)
+        _omp_current = want
 
 
 def _ladder(nlist: int) -> list[int]:
