@@ -3,7 +3,7 @@ under the shared data folder (default ../shared/data, or $RAG_EVAL_DATA). One in
 the configurations reuse it.
 
     python benchmarks/quality.py [--sets scifact,xquad/beir_zh] [--embedder auto] [--rerank MODEL]
-                                 [--max-queries N] [--json out.json]
+                                 [--precision auto|float32|bfloat16] [--max-queries N] [--json out.json]
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sets", default=",".join(SETS))
     parser.add_argument("--embedder", default="auto")
+    parser.add_argument("--precision", default="auto", help="embedding precision: auto, float32, bfloat16")
     parser.add_argument("--rerank", default=None, help="cross-encoder folder for the hybrid+rerank row")
     parser.add_argument("--max-queries", type=int, default=None)
     parser.add_argument("--weights", default="1.0,1.0", help="dense,lexical RRF weights for hybrid")
@@ -49,7 +50,7 @@ def main() -> int:
             continue
         data = load_beir(folder)
         with tempfile.TemporaryDirectory() as tmp:
-            config = RagConfig(index=Path(tmp) / "i", embedder=args.embedder, quiet=True)
+            config = RagConfig(index=Path(tmp) / "i", embedder=args.embedder, precision=args.precision, quiet=True)
             pipeline, seconds = build_index(data, config)
             info = pipeline.info()
             modes = [*MODES, "hybrid+rerank"] if args.rerank else MODES

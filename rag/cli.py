@@ -97,6 +97,14 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="KEY=VALUE",
         help="metadata stored with every document of this ingest, for --filter meta.KEY=VALUE (repeatable)",
     )
+    p.add_argument(
+        "--ray",
+        nargs="?",
+        const="local",
+        metavar="ADDRESS",
+        help="read, chunk and embed on a Ray cluster (auto, ray://head:10001); without ADDRESS a local Ray instance",
+    )
+    p.add_argument("--ray-workers", type=int, default=0, dest="ray_workers", help="Ray model actors (default: auto)")
     _embed_args(p)
     _config_args(p)
 
@@ -208,7 +216,9 @@ def _source(path: str) -> str:
 def run(args: argparse.Namespace) -> int:
     if args.command == "ingest":
         metadata = dict(_key_value(item, "--metadata") for item in args.metadata)
-        report = _pipeline(args).ingest(args.paths, sync=args.sync, metadata=metadata)
+        report = _pipeline(args).ingest(
+            args.paths, sync=args.sync, metadata=metadata, ray=args.ray, ray_workers=args.ray_workers
+        )
         if args.json:
             print(_to_json(report))
             return 0

@@ -34,7 +34,7 @@ from rag.loaders import load
 from rag.rerank import CrossEncoderReranker
 from rag.retrieval import retrieve as _retrieve
 from rag.store import ChunkStore, StoredDocument
-from rag.types import Answer, Document, Hit, IndexInfo, IngestReport, SkippedFile, StreamEvent
+from rag.types import Answer, Chunk, Document, Hit, IndexInfo, IngestReport, SkippedFile, StreamEvent
 
 log = logging.getLogger(__name__)
 
@@ -338,11 +338,21 @@ class RagPipeline:
 
     # -- writing ----------------------------------------------------------------------------------
     def ingest(
-        self, paths: Iterable[str | Path], *, sync: bool = False, metadata: dict[str, Any] | None = None
+        self,
+        paths: Iterable[str | Path],
+        *,
+        sync: bool = False,
+        metadata: dict[str, Any] | None = None,
+        ray: str | None = None,
+        ray_workers: int = 0,
     ) -> IngestReport:
         """Add new files, replace changed ones, skip unchanged ones; with ``sync`` also drop documents whose
         files under ``paths`` are gone. Unreadable files are skipped with a reason; the rest goes on.
-        ``metadata`` (string values) is stored with every document added or replaced, for filters."""
+        ``metadata`` (string values) is stored with every document added or replaced, for filters.
+
+        ``ray``: read, chunk and embed the new and changed files on a Ray cluster (``"local"`` starts a local
+        Ray instance; otherwise a Ray address such as ``auto`` or ``ray://head:10001``) with ``ray_workers``
+        model actors (0: one per free CPU, or per GPU). This process writes the same index format."""
         t0 = time.perf_counter()
         roots = [Path(p).expanduser() for p in paths]
         files, skipped = find_files(list(roots))
@@ -354,7 +364,13 @@ class RagPipeline:
             gone = _gone_documents(existing, roots) if sync else []
             if not todo and not gone:
                 return self._report(len(files), _Changes(), unchanged, skipped, t0, writer)
-            items = _load_all(todo, max_bytes, skipped)
+            if ray is not None:
+                from rag.distributed import ray_items
+
+                embedder = self._embedder_for(writer.base) if writer.base else self._choose_embedder_for_files(todo)
+                items = ray_items(todo, embedder, self._chunk_params(embedder), self.config, skipped, ray, ray_workers)
+            else:
+                items = _load_all(todo, max_bytes, skipped)
             changes = self._apply(writer, items, len(todo), gone, skipped, metadata or {})
         self._stamp = (-1, -1)  # reopen on next read
         return self._report(len(files), changes, unchanged, skipped, t0)
@@ -425,8 +441,7 @@ class RagPipeline:
                 return _Changes()
             embedder = self._choose_embedder([item.doc for item in sample])
             loaded = itertools.chain(sample, loaded)
-        chunk_size = min(self.config.chunk_size, embedder.max_tokens)
-        overlap = min(self.config.chunk_overlap, chunk_size // 2)
+        chunk_size, overlap = self._chunk_params(embedder)
         chunker = Chunker(chunk_size, overlap, embedder.count_tokens)
         store = writer.store()
         vectors = writer.vectors(embedder.dimension)
@@ -437,7 +452,7 @@ class RagPipeline:
             for item in loaded:
                 bar.update(1)
                 old, doc, digest = item.old, item.doc, item.digest
-                chunks = chunker.split(doc)
+                chunks = item.chunks if item.chunks is not None else chunker.split(doc)
                 if not chunks:
                     skipped.append(SkippedFile(display_path(item.key), "no text to index"))
                     continue
@@ -449,7 +464,7 @@ class RagPipeline:
                     updated += 1
                 else:
                     added += 1
-                twin = store.document_with_hash(digest)
+                twin = store.document_with_hash(digest) if item.vectors is None else None
                 if twin is not None:  # same content under another path: reuse its vectors, embed nothing
                     batch.remember(store.chunk_texts_and_ids(twin))
                 ids = store.allocate_ids("next_chunk_id", len(chunks))
@@ -459,14 +474,19 @@ class RagPipeline:
                     mtime=item.mtime,
                     size=item.size,
                     file_type=doc.file_type,
-                    language=detect_language(doc.text[:20_000]),
+                    language=item.language or detect_language(doc.text[:20_000]),
                     title=doc.metadata.get("title"),
                     metadata=doc.metadata,
                     user_meta=user_meta,
                     chunks=chunks,
                     chunk_ids=list(ids),
                 )
-                batch.add(list(ids), [c.text for c in chunks])
+                if item.vectors is not None:  # embedded elsewhere (Ray workers)
+                    vectors.add(np.asarray(ids, dtype=np.int64), item.vectors)
+                    batch.total += len(ids)
+                    batch.embedded += len(ids)
+                else:
+                    batch.add(list(ids), [c.text for c in chunks])
                 bar.set_postfix(chunks=batch.total)
             batch.flush()
             for doc_gone in gone:
@@ -488,6 +508,19 @@ class RagPipeline:
             }
         )
         return _Changes(added, updated, len(gone), batch.total, chunks_removed, batch.embedded)
+
+    def _chunk_params(self, embedder: Embedder) -> tuple[int, int]:
+        """(chunk size, overlap) in the embedder's tokens: the configured ones, capped by what it embeds whole."""
+        chunk_size = min(self.config.chunk_size, embedder.max_tokens)
+        return chunk_size, min(self.config.chunk_overlap, chunk_size // 2)
+
+    def _choose_embedder_for_files(self, todo: list[tuple[FoundFile, str, StoredDocument | None]]) -> Embedder:
+        """The embedder for a new index, chosen from a sample of the files read here (``auto``)."""
+        if self._embedder is not None or canonical_name(self.config.embedder) != "auto":
+            return self._choose_embedder([])
+        max_bytes = int(self.config.max_file_mb * 1024 * 1024)
+        sample = list(itertools.islice(_load_all(todo, max_bytes, []), _AUTO_SAMPLE))
+        return self._choose_embedder([item.doc for item in sample])
 
     def _index_policy(self, writer: Writer) -> str:
         """The index type asked for: this call's setting, else the one the index was built with, else auto."""
@@ -567,6 +600,10 @@ class _Item:
     size: int
     old: StoredDocument | None
     doc: Document
+    # Set when the document was chunked and embedded elsewhere (Ray workers): used as they are.
+    chunks: list[Chunk] | None = None
+    vectors: np.ndarray | None = None
+    language: str | None = None
 
 
 @dataclass(frozen=True)
