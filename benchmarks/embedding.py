@@ -16,6 +16,7 @@ import time
 import numpy as np
 from _corpus import prechunked, table
 
+from rag import openvino_backend
 from rag.embedding import MINILM, SentenceTransformerEmbedder, cpu_has_native_bf16
 
 
@@ -53,13 +54,19 @@ def main() -> None:
     st_model = st._load()
     run("sentence-transformers encode, fp32, batch 32 (baseline)",
         lambda t: st_model.encode(t, batch_size=32, convert_to_numpy=True))
-    run("rag, fp32, batch 32", SentenceTransformerEmbedder(MINILM, precision="float32", batch_size=32).embed_documents)
+    fp32 = SentenceTransformerEmbedder(MINILM, precision="float32", batch_size=32, backend="torch")
+    run("rag, torch fp32, batch 32", fp32.embed_documents)
     for bs in (int(b) for b in args.batch_sizes.split(",")):
-        emb = SentenceTransformerEmbedder(MINILM, precision="bfloat16", batch_size=bs)
-        run(f"rag, bf16, batch {bs}", emb.embed_documents)
+        emb = SentenceTransformerEmbedder(MINILM, precision="bfloat16", batch_size=bs, backend="torch")
+        run(f"rag, torch bf16, batch {bs}", emb.embed_documents)
+    if openvino_backend.available():
+        ov = SentenceTransformerEmbedder(MINILM, precision="float32", backend="openvino")
+        run("rag, OpenVINO fp32, batch 32", ov.embed_documents)
+        ov = SentenceTransformerEmbedder(MINILM, precision="bfloat16", backend="openvino")
+        run("rag, OpenVINO bf16, batch 32", ov.embed_documents)
     auto = SentenceTransformerEmbedder(MINILM)
     auto._load()
-    run(f"rag default (precision auto -> {auto.dtype}, batch 32)", auto.embed_documents)
+    run(f"rag default (auto: {auto.backend} {auto.dtype}, batch 32)", auto.embed_documents)
     print()
     print(table(["encoder", "chunks/s", "CPU-s / 1k chunks", "vs baseline", "min cos to fp32", "mean cos"], rows))
 

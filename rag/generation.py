@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from rag.errors import ConfigError, ModelLoadError
+from rag.hub import cache_dir
 from rag.prompting import completion_prompt, fit_passages
 
 if TYPE_CHECKING:
@@ -87,15 +88,6 @@ def build_prompt(request: GenerationRequest, max_passage_chars: int = 1200) -> s
     """Completion prompt with numbered passages; the model's first line is the answer."""
     del max_passage_chars  # kept for compatibility; see rag.prompting.MAX_PASSAGE_CHARS
     return completion_prompt(request.question, request.passages, request.language)
-
-
-def cache_dir() -> Path:
-    """Where converted models are kept: $RAG_CACHE_DIR, else $XDG_CACHE_HOME/rag, else ~/.cache/rag."""
-    env = os.environ.get("RAG_CACHE_DIR")
-    if env:
-        return Path(env).expanduser()
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "rag"
 
 
 def smollm2_gguf() -> Path:

@@ -25,3 +25,12 @@ def model_location(spec: str, *, local: bool | None = None) -> Iterator[str]:
                 os.environ.pop("HF_HUB_OFFLINE", None)
             else:
                 os.environ["HF_HUB_OFFLINE"] = previous
+
+
+def cache_dir() -> Path:
+    """Where converted models are kept: $RAG_CACHE_DIR, else $XDG_CACHE_HOME/rag, else ~/.cache/rag."""
+    env = os.environ.get("RAG_CACHE_DIR")
+    if env:
+        return Path(env).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "rag"

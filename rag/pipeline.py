@@ -100,7 +100,7 @@ class RagPipeline:
 
     def _embedder_options(self) -> dict[str, Any]:
         c = self.config
-        return {"threads": c.threads, "precision": c.precision, "batch_size": c.batch_size}
+        return {"threads": c.threads, "precision": c.precision, "batch_size": c.batch_size, "backend": c.embed_backend}
 
     def _choose_embedder(self, sample: list[Document]) -> Embedder:
         if self._embedder is not None:

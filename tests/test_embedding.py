@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rag import embedding
+from rag import embedding, openvino_backend
 from rag.config import RagConfig
 from rag.embedding import MINILM, SentenceTransformerEmbedder, resolve_precision
 from rag.errors import ConfigError, ModelLoadError
@@ -61,15 +61,51 @@ def test_overlapped_encoder_matches_sentence_transformers_and_bf16_stays_close()
         "Reciprocal rank fusion merges the dense and lexical rankings into one list. " * 3,
         "Chunks are cut by the embedder's own tokens, with overlap, keeping character spans.",
     ] * 3
-    fp32 = SentenceTransformerEmbedder(MINILM, precision="float32", batch_size=4)
+    fp32 = SentenceTransformerEmbedder(MINILM, precision="float32", batch_size=4, backend="torch")
     ours = fp32.embed_documents(texts)
     reference = fp32._load().encode(texts, batch_size=32, convert_to_numpy=True, normalize_embeddings=True)
     # same rows in the same order as sentence-transformers' own encode (batches are sorted, results unsorted)
     assert ours.shape == (len(texts), 384)
     assert np.allclose((ours * reference).sum(axis=1), 1.0, atol=1e-4)
-    bf16 = SentenceTransformerEmbedder(MINILM, precision="bfloat16", batch_size=4)
+    bf16 = SentenceTransformerEmbedder(MINILM, precision="bfloat16", batch_size=4, backend="torch")
     low = bf16.embed_documents(texts)
-    assert bf16.dtype == "bfloat16" and low.dtype == np.float32
+    assert bf16.dtype == "bfloat16" and bf16.backend == "torch" and low.dtype == np.float32
     cos = (low * ours).sum(axis=1)
     assert cos.min() > 0.99, cos
     assert np.allclose(np.linalg.norm(low, axis=1), 1.0, atol=1e-5)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not openvino_backend.available(), reason="openvino is not installed")
+@pytest.mark.parametrize("precision", ["float32", "bfloat16"])
+def test_openvino_backend_matches_torch_for_any_batch_shape(
+    precision: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RAG_CACHE_DIR", str(tmp_path))  # convert afresh, then load the cached IR
+    texts = ["x", "Reciprocal rank fusion merges rankings. " * 20, "FAISS", "A middle-sized passage about BM25."]
+    texts = texts * 5 + ["one more, alone in its batch"]
+    torch_fp32 = SentenceTransformerEmbedder(MINILM, precision="float32", backend="torch").embed_documents(texts)
+    for attempt in range(2):
+        ov = SentenceTransformerEmbedder(MINILM, precision=precision, batch_size=8, backend="openvino")
+        vecs = ov.embed_documents(texts)
+        assert ov.backend == "openvino" and ov.dtype == precision
+        assert (vecs * torch_fp32).sum(axis=1).min() > 0.999, attempt
+        single = ov.embed_query(texts[1])
+        assert float(single @ torch_fp32[1]) > 0.999
+    assert len(list(tmp_path.glob("openvino/*/model.xml"))) == 1  # converted once, then reused
+
+
+def test_backend_choice(monkeypatch: pytest.MonkeyPatch) -> None:
+    e = SentenceTransformerEmbedder(MINILM, backend="auto")
+    monkeypatch.setattr(openvino_backend, "available", lambda: True)
+    assert e._use_openvino("cpu", "bfloat16") and not e._use_openvino("cpu", "float32")
+    assert not e._use_openvino("cuda", "float16")
+    assert not SentenceTransformerEmbedder(MINILM, backend="torch")._use_openvino("cpu", "bfloat16")
+    monkeypatch.setattr(openvino_backend, "available", lambda: False)
+    assert not e._use_openvino("cpu", "bfloat16")
+    with pytest.raises(ModelLoadError, match="pip install openvino"):
+        SentenceTransformerEmbedder(MINILM, backend="openvino")._use_openvino("cpu", "bfloat16")
+    with pytest.raises(ModelLoadError, match="embed_backend='onnx'"):
+        SentenceTransformerEmbedder(MINILM, backend="onnx")
+    with pytest.raises(ConfigError, match="embed_backend='onnx'"):
+        RagConfig(embed_backend="onnx")
