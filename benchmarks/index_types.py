@@ -6,7 +6,7 @@ latency over a full index folder of the largest size (SQLite chunks + FTS5 + vec
         [--real 20000] [--workdir /tmp/rag-bench]
 
 Vectors: ``--real`` chunks of Python's docs are embedded with MiniLM (cached in WORKDIR). Each synthetic vector
-is a real one plus noise drawn from the real vectors' covariance (cosine about 0.9 to its source), so the set
+is a real one plus noise drawn from the real vectors' covariance (cosine about 0.85 to its source), so the set
 keeps the real topic clusters and anisotropy; random vectors would make every index look good or bad for the
 wrong reason. Queries: 40 real questions about Python plus real chunk vectors held out of the base set.
 ivf and hnsw use rag's own build (nlist, tuned nprobe/efSearch), exactly as ``rag ingest`` would.
@@ -99,7 +99,7 @@ def synthesize(real: np.ndarray, n: int, seed: int = 0) -> tuple[np.ndarray, np.
     for start in range(0, n, 100_000):
         rows = source[start : start + 100_000]
         noise = rng.standard_normal((len(rows), real.shape[1])).astype(np.float32) @ chol.T.astype(np.float32)
-        block = real[rows] + 0.45 * noise
+        block = real[rows] + 0.7 * noise
         out[start : start + len(rows)] = block / np.linalg.norm(block, axis=1, keepdims=True)
     return out, source
 
@@ -229,6 +229,7 @@ def main() -> None:
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     logging.getLogger("faiss").setLevel(logging.WARNING)
+    logging.getLogger("rag.index").setLevel(logging.DEBUG)
     args.workdir.mkdir(parents=True, exist_ok=True)
     real, texts, questions = real_vectors(args.real + args.held_out, args.workdir)
     held = real[-args.held_out :]
