@@ -243,7 +243,8 @@ class VectorIndex:
             return 0
         self._gpu = None
         if self.kind == "hnsw":  # no delete in FAISS's HNSW: rebuild without these ids when next needed
-            present = np.isin(arr, self.ids())
+            stored = faiss.vector_to_array(self._cpu.id_map).astype(np.int64)  # not ids(): that would rebuild
+            present = np.isin(arr, stored) & ~np.isin(arr, np.fromiter(self._dead, dtype=np.int64))
             self._dead.update(int(i) for i in arr[present])
             return int(present.sum())
         if self.kind == "ivf":  # the hash-table direct map takes an array selector only

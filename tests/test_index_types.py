@@ -152,3 +152,22 @@ def test_gpu_search_matches_cpu() -> None:  # pragma: no cover - needs a GPU
         gpu = index.search(q, 10)[1]  # goes through the GPU copy
         assert index._gpu is not None and index._gpu is not index._cpu
         assert recall(gpu, cpu) >= 0.99
+
+
+def test_hnsw_deletes_rebuild_once_per_commit(monkeypatch: pytest.MonkeyPatch) -> None:
+    x = clustered(3_000)
+    index = VectorIndex.build("hnsw", DIM, np.arange(3_000), x)
+    builds: list[int] = []
+    real_build = VectorIndex.build.__func__  # type: ignore[attr-defined]
+
+    def counting(cls: type, kind: str, *args: object, **kwargs: object) -> VectorIndex:
+        builds.append(1)
+        return real_build(cls, kind, *args, **kwargs)
+
+    monkeypatch.setattr(VectorIndex, "build", classmethod(counting))
+    for start in range(0, 50, 5):  # ten documents' deletes, as an ingest makes them
+        assert index.remove(list(range(start, start + 5))) == 5
+    assert index.remove([0, 1]) == 0  # already gone
+    assert builds == []  # nothing rebuilt yet
+    assert len(index) == 2_950  # the next read settles the deletes: one rebuild
+    assert builds == [1] and not set(range(50)) & set(index.ids().tolist())
