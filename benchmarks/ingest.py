@@ -91,8 +91,8 @@ def ingest_rag(corpus: Path, out: Path, result: dict[str, Any]) -> None:
     result["model_only_seconds"] = time.perf_counter() - t0
     result["model_only_chunks"] = len(texts)
     result["settings"] = (
-        f"precision {getattr(embedder, 'dtype', '?')}, batch {getattr(embedder, 'batch_size', '?')}, "
-        "length-sorted batches"
+        f"backend {getattr(embedder, 'backend', '?')}, precision {getattr(embedder, 'dtype', '?')}, "
+        f"batch {getattr(embedder, 'batch_size', '?')}, length-sorted batches"
     )
 
 
