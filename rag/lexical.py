@@ -41,9 +41,23 @@ def tokenize(text: str) -> list[str]:
     return tokens
 
 
+# Function words left out of queries (not of the index): BM25 gives them almost no weight anyway, but every
+# chunk that contains one must be scored, which at a million chunks costs most of a second per query.
+_STOPWORDS_TEXT = """a about above after again against all am an and any are as at be because been before being
+below between both but by can could did do does doing down during each few for from further had has have having
+he her here hers herself him himself his how i if in into is it its itself just me more most my myself no nor
+not of off on once only or other our ours ourselves out over own same she should so some such than that the
+their theirs them themselves then there these they this those through to too under until up very was we were
+what when where which while who whom why will with would you your yours yourself yourselves
+的 了 是 在 和 与 及 或 也 都 就 而 被 把 对 从 吗 呢 吧 啊 之 其 这 那 个 有 为 以 于 中"""
+STOPWORDS = frozenset(_STOPWORDS_TEXT.split())
+
+
 def fts_query(text: str) -> str:
-    """An FTS5 MATCH expression that ORs the quoted tokens of ``text`` (empty when it has none)."""
+    """An FTS5 MATCH expression that ORs the quoted tokens of ``text`` (empty when it has none), function words
+    left out unless the query has nothing else."""
     seen: dict[str, None] = {}
     for token in tokenize(text):
         seen.setdefault(token, None)
-    return " OR ".join('"' + t.replace('"', '""') + '"' for t in seen)
+    terms = [t for t in seen if t not in STOPWORDS] or list(seen)
+    return " OR ".join('"' + t.replace('"', '""') + '"' for t in terms)

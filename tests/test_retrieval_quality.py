@@ -102,6 +102,12 @@ def test_chinese_is_segmented_for_bm25() -> None:
     assert '"检索"' in fts_query("检索增强生成")
 
 
+def test_queries_leave_out_function_words_unless_nothing_else_is_left() -> None:
+    assert fts_query("How do I parse the command line?") == '"parse" OR "command" OR "line"'
+    assert '"的"' not in fts_query("中文的分词") and '"分词"' in fts_query("中文的分词")
+    assert fts_query("to be or not to be") == '"to" OR "be" OR "or" OR "not"'  # all function words: kept
+
+
 def test_lexical_retrieval_finds_chinese_passages(corpus_dir: Path, fake_pipeline: Callable[..., RagPipeline]) -> None:
     pipeline = fake_pipeline(retrieval="lexical")
     pipeline.ingest([corpus_dir])
