@@ -261,10 +261,12 @@ def _in_passages(text: str, passages: list[str]) -> bool:
 
 
 def _whole_sentences(text: str) -> str:
-    """Drop a trailing unfinished sentence (the model ran on into the next passage line)."""
+    """Drop a trailing unfinished sentence (the model ran on into the next passage line) and repeats of a
+    sentence already said (small models loop)."""
     sentences = split_sentences(text)
     if len(sentences) > 1 and not _COMPLETE.search(sentences[-1]):
         sentences = sentences[:-1]
+    sentences = list(dict.fromkeys(sentences))
     joiner = "" if any("\u4e00" <= ch <= "\u9fff" for ch in text[:50]) else " "
     return joiner.join(sentences)
 

@@ -79,6 +79,12 @@ def test_trailing_unfinished_sentence_is_dropped() -> None:
     assert g.text == HEADS + " [2]"
 
 
+def test_a_repeated_sentence_is_said_once() -> None:
+    g = ground(f"{HEADS} {HEADS} [2]", HEADS_Q, EN)  # small models loop
+    assert g.method == "generated"
+    assert g.text == HEADS + " [2]"
+
+
 # --- snapped ------------------------------------------------------------------------------------
 
 
