@@ -107,6 +107,7 @@ def connect(address: str) -> bool:
         )
     else:
         log.info("joining the Ray cluster at %s", address)
+        _check_reachable(address)
         try:
             ray.init(address=address, log_to_driver=False, configure_logging=False)
         except (ConnectionError, RuntimeError, ValueError) as exc:
@@ -115,6 +116,25 @@ def connect(address: str) -> bool:
                 "or leave the address out to start a local instance"
             ) from exc
     return True
+
+
+def _check_reachable(address: str, timeout: float = 5.0) -> None:
+    """Fail fast, with a clear message, when a ``host:port`` or ``ray://host:port`` address does not answer
+    (Ray itself retries for minutes). ``auto`` is left to Ray, which fails fast when no cluster runs here."""
+    import socket
+
+    target = address.removeprefix("ray://")
+    host, sep, port = target.rpartition(":")
+    if not sep or not port.isdigit():
+        return
+    try:
+        with socket.create_connection((host or "127.0.0.1", int(port)), timeout=timeout):
+            pass
+    except OSError as exc:
+        raise RagError(
+            f"cannot reach a Ray cluster at {address!r} ({exc}). Check the address (ray start --head prints it), "
+            "or leave it out to start a local Ray instance"
+        ) from exc
 
 
 def ray_items(

@@ -139,3 +139,32 @@ def test_cli_starts_a_local_ray_instance(tmp_path: Path, corpus_dir: Path) -> No
         check=False,
     )
     assert check.returncode == 0, check.stdout + check.stderr
+
+
+def test_an_unreachable_cluster_fails_fast_and_changes_nothing(tmp_path: Path, corpus_dir: Path) -> None:
+    env = {**os.environ, **ENV}
+    index = tmp_path / "idx"
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "rag",
+            "ingest",
+            str(corpus_dir),
+            "--ray",
+            "127.0.0.1:9",
+            "--model",
+            "hash",
+            "--index",
+            str(index),
+            "-q",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+    assert out.returncode != 0
+    assert "cannot reach a Ray cluster at '127.0.0.1:9'" in out.stderr and "local Ray" in out.stderr
+    assert not (index / "manifest.json").exists()
