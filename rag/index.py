@@ -5,8 +5,9 @@ Three index types, chosen by size (``auto``) or by ``--index-type``:
 - ``flat``: exact search (``IndexIDMap2(IndexFlatIP)``). The default below ``IVF_THRESHOLD`` vectors.
 - ``ivf``: ``IndexIVFFlat`` with a hash-table direct map, so ids stay stable and deletes are cheap. The default
   from ``IVF_THRESHOLD`` vectors up. ``nlist`` grows with the square root of the size; ``nprobe`` is tuned
-  at build time on the index's own vectors so that recall@10 against exact search is at least
-  ``TARGET_RECALL``; both are saved in the FAISS file. Rebuilt when the index has grown 4x since training.
+  at build time (see ``VectorIndex.tune``: recall@10 against exact search of ``TARGET_RECALL`` on question-like
+  queries, then raised by half); both are saved in the FAISS file. Rebuilt when the index has grown 4x since
+  training.
 - ``hnsw``: ``IndexIDMap2(IndexHNSWFlat)``, M=32, ``efSearch`` tuned like ``nprobe``. FAISS's HNSW cannot
   delete, so a delete rebuilds the graph from the remaining vectors (once per commit): fine for corpora that
   rarely lose documents, slow for big ones that do. Not used by ``auto`` for that reason.
@@ -14,7 +15,7 @@ Three index types, chosen by size (``auto``) or by ``--index-type``:
 The saved file is always a CPU index; a GPU copy is made for searching when faiss reports GPUs (faiss-gpu
 builds; flat and ivf only). ``VectorStore`` is the interface the pipeline needs: an implementation over a
 distributed vector database (Milvus, Qdrant, pgvector, ...) would implement it and be chosen by the manifest's
-``index_type``; see README "Scaling out".
+``index_type``; see README "Speed and scale" (When one FAISS index no longer fits).
 """
 
 from __future__ import annotations
@@ -259,9 +260,10 @@ class VectorIndex:
         dead = np.fromiter(self._dead, dtype=np.int64)
         self._dead = set()
         all_ids = faiss.vector_to_array(self._cpu.id_map).astype(np.int64)
-        keep = all_ids[~np.isin(all_ids, dead)]
+        kept = ~np.isin(all_ids, dead)
+        keep = all_ids[kept]
         log.info("rebuilding the HNSW graph without %d removed vectors (%d remain)", len(dead), len(keep))
-        vectors = self._vectors_by_position(np.nonzero(~np.isin(all_ids, dead))[0])
+        vectors = self._vectors_by_position(np.nonzero(kept)[0])
         ef = int(self._hnsw().hnsw.efSearch)
         rebuilt = VectorIndex.build("hnsw", self.dimension, keep, vectors) if len(keep) else VectorIndex(self.dimension)
         self._cpu = rebuilt._cpu
@@ -291,6 +293,21 @@ class VectorIndex:
         for row, cid in enumerate(arr):
             out[row] = self._cpu.reconstruct(int(cid))
         return out
+
+    def _present(self, ids: NDArray[np.int64]) -> tuple[NDArray[np.int64], NDArray[np.float32]]:
+        """The ids of ``ids`` this index holds, and their vectors (one lookup each: listing every id of a large
+        index would cost more than the search)."""
+        self._settle()
+        found: list[int] = []
+        rows: list[NDArray[np.float32]] = []
+        for cid in ids:
+            try:
+                rows.append(self._cpu.reconstruct(int(cid)))
+            except RuntimeError:  # not in the index
+                continue
+            found.append(int(cid))
+        vectors = np.asarray(rows, dtype=np.float32).reshape(len(rows), self.dimension)
+        return np.asarray(found, dtype=np.int64), vectors
 
     def _searcher(self) -> Any:
         if self._gpu is None and len(self) > 0 and gpu_count() > 0 and self.kind != "hnsw":  # pragma: no cover
@@ -338,10 +355,12 @@ class VectorIndex:
     def _exact_among(
         self, queries: NDArray[np.float32], k: int, allowed: NDArray[np.int64]
     ) -> tuple[NDArray[np.float32], NDArray[np.int64]]:
-        allowed = allowed[np.isin(allowed, self.ids())] if len(allowed) < 1000 else allowed
-        if len(allowed) == 0:
-            return (np.zeros((len(queries), 0), np.float32), np.zeros((len(queries), 0), np.int64))
-        vectors = self.vectors_of(allowed)
+        if len(allowed) < 1000:  # a small filter may name ids this index lacks: skip those
+            allowed, vectors = self._present(allowed)
+            if len(allowed) == 0:
+                return (np.zeros((len(queries), 0), np.float32), np.zeros((len(queries), 0), np.int64))
+        else:
+            vectors = self.vectors_of(allowed)
         scores = queries @ vectors.T
         k = min(k, len(allowed))
         top = np.argsort(-scores, axis=1, kind="stable")[:, :k]

@@ -75,6 +75,8 @@ def test_approximate_index_recall_deletes_filters_and_persistence(kind: str, tmp
     scores, got = index.search(x[200:201], 3, allowed=allowed)
     assert got[0][0] == ids[200] and len(got[0]) == 3 and set(got[0].tolist()) <= set(allowed)
     assert scores[0][0] == pytest.approx(1.0, abs=1e-5) and list(scores[0]) == sorted(scores[0], reverse=True)
+    _, got = index.search(x[200:201], 3, allowed=[int(ids[200]), int(gone[0]), 99_999_999])  # absent ids skipped
+    assert got[0].tolist() == [ids[200]]
     # saved and loaded with the tuned parameters
     index.save(tmp_path / "v.faiss")
     loaded = VectorIndex.load(tmp_path / "v.faiss")
