@@ -12,20 +12,20 @@ from dataclasses import asdict, is_dataclass
 from pathlib import Path
 from typing import Any
 
-from rag.config import RagConfig
+from rag.config import INDEX_TYPES, PRECISIONS, RagConfig
 from rag.errors import RagError
 
 
 def _embed_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--precision",
-        choices=["auto", "float32", "bfloat16", "float16"],
+        choices=PRECISIONS,
         help="embedding precision (default auto: bfloat16 on CPUs with native bf16, float16 on CUDA, else float32)",
     )
     p.add_argument("--batch-size", type=int, dest="batch_size", help="passages per embedding call (default 32)")
     p.add_argument(
         "--index-type",
-        choices=["auto", "flat", "ivf", "hnsw"],
+        choices=INDEX_TYPES,
         dest="index_type",
         help="vector index: auto (exact below 100k vectors, IVF above; default), flat, ivf or hnsw; kept for the "
         "index's later ingests",
@@ -145,7 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("compact", help="rebuild the vector file and vacuum the database (after many deletes)")
     p.add_argument(
-        "--index-type", choices=["auto", "flat", "ivf", "hnsw"], dest="index_type", help="convert to this index type"
+        "--index-type", choices=INDEX_TYPES, dest="index_type", help="convert to this index type"
     )
     _config_args(p)
 

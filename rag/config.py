@@ -12,6 +12,10 @@ from typing import Any
 from rag.errors import ConfigError
 
 DEFAULT_INDEX = Path("indexes") / "default"
+# The choices of the settings below; the embedder, the vector index and the CLI take them from here.
+PRECISIONS = ("auto", "float32", "bfloat16", "float16")
+EMBED_BACKENDS = ("auto", "torch", "openvino")
+INDEX_TYPES = ("auto", "flat", "ivf", "hnsw")
 
 
 @dataclass(frozen=True)
@@ -102,12 +106,12 @@ class RagConfig:
             raise ConfigError(f"retrieval={self.retrieval!r}; choose hybrid, dense or lexical")
         if self.batch_size < 1:
             raise ConfigError(f"batch_size={self.batch_size} must be at least 1")
-        if self.index_type is not None and self.index_type not in ("auto", "flat", "ivf", "hnsw"):
-            raise ConfigError(f"index_type={self.index_type!r}; choose auto, flat, ivf or hnsw")
-        if self.embed_backend not in ("auto", "torch", "openvino"):
-            raise ConfigError(f"embed_backend={self.embed_backend!r}; choose auto, torch or openvino")
-        if self.precision not in ("auto", "float32", "bfloat16", "float16"):
-            raise ConfigError(f"precision={self.precision!r}; choose auto, float32, bfloat16 or float16")
+        if self.index_type is not None and self.index_type not in INDEX_TYPES:
+            raise ConfigError(f"index_type={self.index_type!r}; choose {', '.join(INDEX_TYPES)}")
+        if self.embed_backend not in EMBED_BACKENDS:
+            raise ConfigError(f"embed_backend={self.embed_backend!r}; choose {', '.join(EMBED_BACKENDS)}")
+        if self.precision not in PRECISIONS:
+            raise ConfigError(f"precision={self.precision!r}; choose {', '.join(PRECISIONS)}")
         if self.max_file_mb <= 0:
             raise ConfigError(f"max_file_mb={self.max_file_mb} must be positive")
         if self.grounding not in ("auto", "snap", "check"):

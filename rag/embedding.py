@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
 
 import numpy as np
 
+from rag.config import EMBED_BACKENDS, PRECISIONS
 from rag.errors import ModelLoadError
 from rag.hub import model_location
 
@@ -93,8 +94,6 @@ def _normalise(vectors: Any) -> NDArray[np.float32]:
     return np.ascontiguousarray(arr / norms, dtype=np.float32)
 
 
-PRECISIONS = ("auto", "float32", "bfloat16", "float16")
-BACKENDS = ("auto", "torch", "openvino")
 
 
 @lru_cache(maxsize=1)
@@ -164,8 +163,8 @@ class SentenceTransformerEmbedder:
     ) -> None:
         if precision not in PRECISIONS:
             raise ModelLoadError(f"precision={precision!r}; choose one of {', '.join(PRECISIONS)}")
-        if backend not in BACKENDS:
-            raise ModelLoadError(f"embed_backend={backend!r}; choose one of {', '.join(BACKENDS)}")
+        if backend not in EMBED_BACKENDS:
+            raise ModelLoadError(f"embed_backend={backend!r}; choose one of {', '.join(EMBED_BACKENDS)}")
         self._backend = backend
         self.backend = "torch"  # set by _load
         self._ov: Any = None

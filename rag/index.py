@@ -28,12 +28,13 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 
+from rag.config import INDEX_TYPES
+
 if TYPE_CHECKING:
     from numpy.typing import NDArray
 
 log = logging.getLogger(__name__)
 
-INDEX_TYPES = ("auto", "flat", "ivf", "hnsw")
 IVF_THRESHOLD = 100_000  # auto: exact search below this many vectors, IVF from here up
 TARGET_RECALL = 0.97  # tuning target on question-like synthetic queries, before the safety factor (we state 0.95)
 _SAFETY = 1.5  # nprobe / efSearch multiplier on top of the tuned value
