@@ -482,9 +482,7 @@ class RagPipeline:
                     chunk_ids=list(ids),
                 )
                 if item.vectors is not None:  # embedded elsewhere (Ray workers)
-                    vectors.add(np.asarray(ids, dtype=np.int64), item.vectors)
-                    batch.total += len(ids)
-                    batch.embedded += len(ids)
+                    batch.add_embedded(list(ids), item.vectors)
                 else:
                     batch.add(list(ids), [c.text for c in chunks])
                 bar.set_postfix(chunks=batch.total)
@@ -663,6 +661,12 @@ class _EmbedBatch:
         self.total += len(ids)
         if len(self.texts) >= self.size or len(self.copies) >= self.size:
             self.flush()
+
+    def add_embedded(self, ids: list[int], vectors: np.ndarray) -> None:
+        """Chunks whose vectors were computed elsewhere (Ray workers): stored as they are."""
+        self.vectors.add(np.asarray(ids, dtype=np.int64), vectors)
+        self.total += len(ids)
+        self.embedded += len(ids)
 
     def flush(self) -> None:
         if self.texts:
