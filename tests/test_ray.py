@@ -103,67 +103,32 @@ def test_ray_actors_run_the_real_embedder(local_ray: None, tmp_path: Path, corpu
     assert cos.min() > 0.99
 
 
-def test_cli_starts_a_local_ray_instance(tmp_path: Path, corpus_dir: Path) -> None:
-    env = {**os.environ, **ENV}
-    index = tmp_path / "idx"
-    out = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "rag",
-            "ingest",
-            str(corpus_dir),
-            "--ray",
-            "--model",
-            "hash",
-            "--index",
-            str(index),
-            "-q",
-            "--json",
-        ],
+def _rag(*args: str, timeout: int) -> subprocess.CompletedProcess[str]:
+    """Run the rag CLI in a fresh process (with Ray's usage stats off)."""
+    return subprocess.run(
+        [sys.executable, "-m", "rag", *args],
         capture_output=True,
         text=True,
-        env=env,
-        timeout=600,
+        env={**os.environ, **ENV},
+        timeout=timeout,
         check=False,
     )
+
+
+def test_cli_starts_a_local_ray_instance(tmp_path: Path, corpus_dir: Path) -> None:
+    index = str(tmp_path / "idx")
+    out = _rag("ingest", str(corpus_dir), "--ray", "--model", "hash", "--index", index, "-q", "--json", timeout=600)
     assert out.returncode == 0, out.stderr[-3000:]
     report = json.loads(out.stdout)
     assert report["files_added"] == 12 and report["chunks_added"] > 12
-    check = subprocess.run(
-        [sys.executable, "-m", "rag", "verify", "--index", str(index), "-q"],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-        check=False,
-    )
+    check = _rag("verify", "--index", index, "-q", timeout=120)
     assert check.returncode == 0, check.stdout + check.stderr
 
 
 def test_an_unreachable_cluster_fails_fast_and_changes_nothing(tmp_path: Path, corpus_dir: Path) -> None:
-    env = {**os.environ, **ENV}
     index = tmp_path / "idx"
-    out = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "rag",
-            "ingest",
-            str(corpus_dir),
-            "--ray",
-            "127.0.0.1:9",
-            "--model",
-            "hash",
-            "--index",
-            str(index),
-            "-q",
-        ],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-        check=False,
+    out = _rag(
+        "ingest", str(corpus_dir), "--ray", "127.0.0.1:9", "--model", "hash", "--index", str(index), "-q", timeout=120
     )
     assert out.returncode != 0
     assert "cannot reach a Ray cluster at '127.0.0.1:9'" in out.stderr and "local Ray" in out.stderr
