@@ -11,7 +11,7 @@ import os
 import resource
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, redirect_stdout
 from pathlib import Path
 from typing import Any
@@ -93,6 +93,28 @@ def run_json_child(argv: list[str], cwd: Path) -> dict[str, Any]:
     except json.JSONDecodeError:
         return {"error": f"no JSON on the last line of stdout: {lines[-1][:500]!r}"}
     return result
+
+
+def select_systems(spec: str, known: tuple[str, ...]) -> list[str]:
+    """The comma-separated systems of ``spec``; exits naming the unknown ones."""
+    systems = [s.strip() for s in spec.split(",") if s.strip()]
+    unknown = sorted(set(systems) - set(known))
+    if unknown:
+        sys.exit(f"unknown system(s) {', '.join(unknown)}; choose from {', '.join(known)}")
+    return systems
+
+
+def run_systems(
+    script: str, systems: list[str], workdir: Path, extra: list[str], done: Callable[[dict[str, Any]], str]
+) -> dict[str, dict[str, Any]]:
+    """Run ``script`` in its child mode for each system, one after another (the machine's cores go to one
+    system at a time), printing ``done(result)`` after each; returns the results by system."""
+    results: dict[str, dict[str, Any]] = {}
+    for system in systems:
+        argv = [sys.executable, str(Path(script).resolve()), "--system", system, "--json", "--workdir", str(workdir)]
+        r = results[system] = run_json_child([*argv, *extra], cwd=workdir)
+        print(f"{system}: {done(r) if 'error' not in r else 'failed: ' + r['error']}", flush=True)
+    return results
 
 
 @contextmanager

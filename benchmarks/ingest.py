@@ -28,13 +28,12 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
-import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-from _corpus import corpus_subset, dir_size_mb, json_child, peak_rss_mb, run_json_child, table
+from _corpus import corpus_subset, dir_size_mb, json_child, peak_rss_mb, run_systems, select_systems, table
 
 SYSTEMS = ("rag", "langchain", "llamaindex")
 CHUNK_SIZE = 200
@@ -239,10 +238,7 @@ def main() -> None:
         child(args.system, args.corpus, args.workdir / args.system, args.model)
         return
 
-    systems = [s.strip() for s in args.systems.split(",") if s.strip()]
-    unknown = sorted(set(systems) - set(SYSTEMS))
-    if unknown:
-        sys.exit(f"unknown system(s) {', '.join(unknown)}; choose from {', '.join(SYSTEMS)}")
+    systems = select_systems(args.systems, SYSTEMS)
     from rag.embedding import minilm_path
 
     workdir = (args.workdir or Path(tempfile.mkdtemp(prefix="rag-bench-"))).resolve()
@@ -257,24 +253,13 @@ def main() -> None:
         flush=True,
     )
 
-    results: dict[str, dict[str, Any]] = {}
-    for system in systems:  # one after another: the machine's cores go to one system at a time
-        argv = [
-            sys.executable,
-            str(Path(__file__).resolve()),
-            "--system",
-            system,
-            "--json",
-            "--workdir",
-            str(workdir),
-            "--corpus",
-            str(corpus),
-            "--model",
-            model,
-        ]
-        r = results[system] = run_json_child(argv, cwd=workdir)
-        done = f"{r['chunks']} chunks in {r['seconds']:.2f} s" if "error" not in r else f"failed: {r['error']}"
-        print(f"{system}: {done}", flush=True)
+    results = run_systems(
+        __file__,
+        systems,
+        workdir,
+        ["--corpus", str(corpus), "--model", model],
+        lambda r: f"{r['chunks']} chunks in {r['seconds']:.2f} s",
+    )
 
     (workdir / "ingest.json").write_text(
         json.dumps(

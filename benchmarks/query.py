@@ -28,7 +28,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from _corpus import json_child, peak_rss_mb, run_json_child, table
+from _corpus import json_child, peak_rss_mb, run_systems, select_systems, table
 
 SYSTEMS = ("rag", "rag-dense", "langchain", "llamaindex")
 INDEX_OF = {"rag": "rag", "rag-dense": "rag", "langchain": "langchain", "llamaindex": "llamaindex"}
@@ -176,10 +176,7 @@ def main() -> None:
         sys.exit(f"{summary_path} is missing: run benchmarks/ingest.py --workdir {workdir} first")
     summary = json.loads(summary_path.read_text(encoding="utf-8"))
     built = {name for name, r in summary["results"].items() if "error" not in r and (workdir / name).is_dir()}
-    systems = [s.strip() for s in args.systems.split(",") if s.strip()]
-    unknown = sorted(set(systems) - set(SYSTEMS))
-    if unknown:
-        sys.exit(f"unknown system(s) {', '.join(unknown)}; choose from {', '.join(SYSTEMS)}")
+    systems = select_systems(args.systems, SYSTEMS)
     missing = [s for s in systems if INDEX_OF[s] not in built]
     if missing:
         print(f"no index for {', '.join(missing)} in {workdir}: skipped", file=sys.stderr)
@@ -190,22 +187,9 @@ def main() -> None:
         flush=True,
     )
 
-    results: dict[str, dict[str, Any]] = {}
-    for system in systems:  # one after another: the machine's cores go to one system at a time
-        argv = [
-            sys.executable,
-            str(Path(__file__).resolve()),
-            "--system",
-            system,
-            "--json",
-            "--workdir",
-            str(workdir),
-            "--model",
-            summary["model"],
-        ]
-        r = results[system] = run_json_child(argv, cwd=workdir)
-        done = f"cold start {r['cold_start_s']:.2f} s" if "error" not in r else f"failed: {r['error']}"
-        print(f"{system}: {done}", flush=True)
+    results = run_systems(
+        __file__, systems, workdir, ["--model", summary["model"]], lambda r: f"cold start {r['cold_start_s']:.2f} s"
+    )
     (workdir / "query.json").write_text(json.dumps(results, indent=2), encoding="utf-8")
 
     rows: list[list[object]] = []
