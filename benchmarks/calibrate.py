@@ -19,7 +19,7 @@ from quality import data_root  # type: ignore[import-not-found]
 
 from rag.config import RagConfig
 from rag.evaluation import build_index, load_beir
-from rag.langdetect import detect_language
+from rag.text.langdetect import detect_language
 
 # (embedder, corpus set, unanswerable questions from)
 CASES = [

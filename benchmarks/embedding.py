@@ -16,8 +16,8 @@ import time
 import numpy as np
 from _corpus import prechunked, table
 
-from rag import openvino_backend
-from rag.embedding import MINILM, SentenceTransformerEmbedder, cpu_has_native_bf16
+from rag.embed import openvino as openvino_backend
+from rag.embed.st import MINILM, SentenceTransformerEmbedder, cpu_has_native_bf16
 
 
 def main() -> None:

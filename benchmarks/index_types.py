@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 from _corpus import peak_rss_mb, prechunked, table
 
-from rag.index import VectorIndex
+from rag.index.vectors import VectorIndex
 
 QUESTIONS = [
     "How do I parse command line arguments?",
@@ -72,7 +72,7 @@ QUESTIONS = [
 
 def real_vectors(n: int, workdir: Path) -> tuple[np.ndarray, list[str], np.ndarray]:
     """(chunk vectors, chunk texts, question vectors) with MiniLM, cached in ``workdir``."""
-    from rag.embedding import MINILM, SentenceTransformerEmbedder
+    from rag.embed.st import MINILM, SentenceTransformerEmbedder
 
     cache = workdir / f"real_{n}.npz"
     if cache.exists():
@@ -105,7 +105,7 @@ def synthesize(real: np.ndarray, n: int, seed: int = 0) -> tuple[np.ndarray, np.
 
 
 def exact_top(base: np.ndarray, queries: np.ndarray, k: int) -> np.ndarray:
-    from rag.index import _exact_top_ids
+    from rag.index.vectors import _exact_top_ids
 
     return _exact_top_ids(base, queries, k)
 
@@ -144,7 +144,7 @@ def bench_type(kind: str, base: np.ndarray, queries: np.ndarray, truth: np.ndarr
 def pipeline_index(folder: Path, base: np.ndarray, source: np.ndarray, texts: list[str], kind: str) -> float:
     """An index folder holding ``base`` as chunk vectors, each chunk the text of its source chunk (one
     document per 50 chunks), written through rag's own store and writer. Returns seconds."""
-    from rag.indexdir import IndexDir
+    from rag.index.folder import IndexDir
     from rag.types import Chunk
 
     t0 = time.perf_counter()
@@ -229,7 +229,7 @@ def main() -> None:
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     logging.getLogger("faiss").setLevel(logging.WARNING)
-    logging.getLogger("rag.index").setLevel(logging.DEBUG)
+    logging.getLogger("rag.index.vectors").setLevel(logging.DEBUG)
     args.workdir.mkdir(parents=True, exist_ok=True)
     real, texts, questions = real_vectors(args.real + args.held_out, args.workdir)
     held = real[-args.held_out :]
@@ -248,7 +248,7 @@ def main() -> None:
         if args.pipeline and n == sizes[-1]:
             folder = args.workdir / f"pipeline_{n}"
             if not (folder / "manifest.json").exists():
-                from rag.index import choose_kind
+                from rag.index.vectors import choose_kind
 
                 kind = choose_kind(args.pipeline_type, n)
                 seconds = pipeline_index(folder, base, source, texts, kind)

@@ -59,7 +59,7 @@ def param_dtype(model: Any) -> str:
 
 def ingest_rag(corpus: Path, out: Path, result: dict[str, Any]) -> None:
     from rag import RagConfig, RagPipeline
-    from rag.embedding import load_embedder
+    from rag.embed.st import load_embedder
 
     preload()
     t0 = time.perf_counter()
@@ -239,7 +239,7 @@ def main() -> None:
         return
 
     systems = select_systems(args.systems, SYSTEMS)
-    from rag.embedding import minilm_path
+    from rag.embed.st import minilm_path
 
     workdir = (args.workdir or Path(tempfile.mkdtemp(prefix="rag-bench-"))).resolve()
     workdir.mkdir(parents=True, exist_ok=True)

@@ -30,7 +30,7 @@ class RagConfig:
     the embedder's calibrated default.
     ``generator``: ``smollm2``, ``extractive``, ``openai`` (with ``base_url``, ``llm_model``, ``request_timeout``,
     ``max_retries``; the API key comes from $RAG_API_KEY_OPENAI or $OPENAI_API_KEY), or a local model folder.
-    ``grounding``: how answers are checked (``auto``: the backend's own mode; see ``rag.grounding``).
+    ``grounding``: how answers are checked (``auto``: the backend's own mode; see ``rag.answer.grounding``).
     """
 
     index: Path = DEFAULT_INDEX
@@ -48,7 +48,7 @@ class RagConfig:
     generator: str = "smollm2"  # smollm2 | extractive | openai | echo (tests) | any local folder of a causal LM
     max_new_tokens: int = 0  # 0: the backend's default (64 for local models, 512 for openai)
     temperature: float = 0.0
-    grounding: str = "auto"  # auto (the backend's own) | snap | check; see rag.grounding
+    grounding: str = "auto"  # auto (the backend's own) | snap | check; see rag.answer.grounding
     context_tokens: int = 0  # prompt + answer budget in tokens; 0: the model's window (local) or 8192 (openai)
     base_url: str = ""  # openai: the server's OpenAI-compatible root, e.g. http://localhost:11434/v1
     llm_model: str = ""  # openai: the model name the server knows

@@ -21,7 +21,7 @@ from typing import Any
 
 from rag.config import RagConfig
 from rag.errors import RagError
-from rag.langdetect import detect_language
+from rag.text.langdetect import detect_language
 from rag.types import Document
 
 DOC_PREFIX = "beir:"

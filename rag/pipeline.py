@@ -15,25 +15,25 @@ from typing import Any
 
 import numpy as np
 
-from rag.answering import REFUSALS as REFUSALS
-from rag.answering import Turn
-from rag.answering import answer as _answer
-from rag.answering import stream as _stream
-from rag.chunking import Chunker
+from rag.answer.conversation import History, standalone_question
+from rag.answer.generators.local import GenerationRequest, Generator, generator_for, grounding_mode, prepare
+from rag.answer.turn import REFUSALS as REFUSALS
+from rag.answer.turn import Turn
+from rag.answer.turn import answer as _answer
+from rag.answer.turn import stream as _stream
 from rag.config import RagConfig
-from rag.conversation import History, standalone_question
-from rag.discovery import FoundFile, display_path, file_hash, find_files
-from rag.embedding import E5, MINILM, Embedder, canonical_name, load_embedder
+from rag.embed.st import E5, MINILM, Embedder, canonical_name, load_embedder
 from rag.errors import LoaderError, ModelMismatchError, RagError
-from rag.filters import Filters
-from rag.generation import GenerationRequest, Generator, generator_for, grounding_mode, prepare
-from rag.index import choose_kind, needs_rebuild
-from rag.indexdir import IndexDir, Snapshot, Writer
-from rag.langdetect import cjk_ratio, detect_language
-from rag.loaders import load
-from rag.rerank import CrossEncoderReranker
-from rag.retrieval import retrieve as _retrieve
-from rag.store import ChunkStore, StoredDocument
+from rag.index.filters import Filters
+from rag.index.folder import IndexDir, Snapshot, Writer
+from rag.index.store import ChunkStore, StoredDocument
+from rag.index.vectors import choose_kind, needs_rebuild
+from rag.ingest.chunking import Chunker
+from rag.ingest.discovery import FoundFile, display_path, file_hash, find_files
+from rag.ingest.loaders import load
+from rag.retrieve.rerank import CrossEncoderReranker
+from rag.retrieve.search import retrieve as _retrieve
+from rag.text.langdetect import cjk_ratio, detect_language
 from rag.types import Answer, Chunk, Document, Hit, IndexInfo, IngestReport, SkippedFile, StreamEvent
 
 log = logging.getLogger(__name__)
@@ -169,7 +169,7 @@ class RagPipeline:
 
     def verify(self) -> list[str]:
         """Consistency problems of the current index (empty list: consistent)."""
-        from rag.verify import check
+        from rag.index.verify import check
 
         return check(self._current(), self._dir.path)
 
@@ -273,7 +273,7 @@ class RagPipeline:
         """Answer ``question`` from the top-k passages, citing them; refuses when none is relevant.
 
         ``history``: earlier (question, answer) turns of a conversation; a follow-up question is rewritten
-        into a standalone one before retrieval (``Answer.standalone_question``; see ``rag.conversation``).
+        into a standalone one before retrieval (``Answer.standalone_question``; see ``rag.answer.conversation``).
         """
         return _answer(self._turn(question, k, history, filters))
 
@@ -365,7 +365,7 @@ class RagPipeline:
             if not todo and not gone:
                 return self._report(len(files), _Changes(), unchanged, skipped, t0, writer)
             if ray is not None:
-                from rag.distributed import ray_items
+                from rag.ingest.ray import ray_items
 
                 embedder = self._embedder_for(writer.base) if writer.base else self._choose_embedder_for_files(todo)
                 items = ray_items(todo, embedder, self._chunk_params(embedder), self.config, skipped, ray, ray_workers)

@@ -8,12 +8,12 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from rag.lexical import tokenize
+from rag.text.lexical import tokenize
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
 
-    from rag.generation import GenerationRequest
+    from rag.answer.generators.local import GenerationRequest
 
 
 class HashEmbedder:
@@ -72,7 +72,7 @@ class EchoGenerator:
         return True
 
     def generate(self, request: GenerationRequest) -> str:
-        from rag.grounding import split_sentences
+        from rag.answer.grounding import split_sentences
 
         if not request.passages:
             return ""

@@ -109,7 +109,7 @@ class Answer:
     language: str
     passages: list[Hit]
     timings: dict[str, float]
-    grounding: str = ""  # generated | snapped | extractive | refused (see rag.grounding)
+    grounding: str = ""  # generated | snapped | extractive | refused (see rag.answer.grounding)
     generator: str = ""
     invalid_citations: list[int] = field(default_factory=list)
     supported: list[SentenceSupport] = field(default_factory=list)

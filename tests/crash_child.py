@@ -11,7 +11,8 @@ import signal
 import sys
 from pathlib import Path
 
-from rag import indexdir, pipeline
+from rag import pipeline
+from rag.index import folder as indexdir
 from rag.config import RagConfig
 from rag.testing import EchoGenerator, HashEmbedder
 

@@ -18,9 +18,9 @@ from typing import Any
 import pytest
 from openai_fake import FakeOpenAI, copy_first_sentence, passages_of
 
-from rag.cli import main
+from rag.answer.generators.local import GenerationRequest
+from rag.cli.main import main
 from rag.config import RagConfig
-from rag.generation import GenerationRequest
 from rag.pipeline import REFUSALS, RagPipeline
 from rag.testing import EchoGenerator, HashEmbedder
 from rag.types import Answer, DoneEvent, PassagesEvent, StreamEvent, TokenEvent

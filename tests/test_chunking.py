@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from rag.chunking import Chunker
-from rag.lexical import tokenize
-from rag.loaders import load
+from rag.ingest.chunking import Chunker
+from rag.ingest.loaders import load
+from rag.text.lexical import tokenize
 from rag.types import Chunk, Document
 
 

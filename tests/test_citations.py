@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from rag.citations import answer_sentences, clean_markers, marker_numbers, sentence_support, strip_markers
-from rag.extractive import ExtractiveGenerator
-from rag.generation import GenerationRequest, grounding_mode
-from rag.grounding import best_sentences, check, is_instruction, says_not_found
+from rag.answer.citations import answer_sentences, clean_markers, marker_numbers, sentence_support, strip_markers
+from rag.answer.generators.extractive import ExtractiveGenerator
+from rag.answer.generators.local import GenerationRequest, grounding_mode
+from rag.answer.grounding import best_sentences, check, is_instruction, says_not_found
 
 PASSAGES = [
     'The Transformer architecture was introduced in 2017 in the paper "Attention Is All You Need". '

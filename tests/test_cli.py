@@ -1,4 +1,4 @@
-"""The command line, run in-process (rag.cli.main) on the fakes: RAG_EMBEDDER=hash, RAG_GENERATOR=echo."""
+"""The command line, run in-process (rag.cli.main.main) on the fakes: RAG_EMBEDDER=hash, RAG_GENERATOR=echo."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from rag.cli import main
+from rag.cli.main import main
 from rag.config import RagConfig
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from rag.conversation import content_terms, is_follow_up, rewrite_follow_up, standalone_question
+from rag.answer.conversation import content_terms, is_follow_up, rewrite_follow_up, standalone_question
 
 FOLLOW_UPS = [
     ("When was it introduced?", ["What is the Transformer architecture?"], "(Transformer architecture)"),

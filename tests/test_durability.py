@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from rag.config import RagConfig
-from rag.indexdir import IndexDir
+from rag.index.folder import IndexDir
 from rag.pipeline import RagPipeline
 from rag.testing import HashEmbedder
 

@@ -7,8 +7,8 @@ import re
 
 import pytest
 
-from rag.grounding import first_line, ground, split_sentences
-from rag.lexical import tokenize
+from rag.answer.grounding import first_line, ground, split_sentences
+from rag.text.lexical import tokenize
 
 MARKER = re.compile(r"\[\d+\]")
 

@@ -1,4 +1,4 @@
-"""Tests for rag.loaders: every fixture file is built here, under tmp_path."""
+"""Tests for rag.ingest.loaders: every fixture file is built here, under tmp_path."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from rag import loaders
+from rag.ingest import loaders
 from rag.errors import LoaderError, RagError
-from rag.loaders import decode_bytes, is_supported, load, supported_suffixes
+from rag.ingest.loaders import decode_bytes, is_supported, load, supported_suffixes
 
 PAGE_ONE = "Page one talks about apples and orchards."
 PAGE_ONE_LINE_TWO = "Orchards need pruning every winter."
@@ -72,7 +72,7 @@ def test_is_supported_is_case_insensitive_and_knows_special_names(tmp_path: Path
 
 
 def test_importing_loaders_does_not_import_heavy_parsers() -> None:
-    code = "import sys, rag.loaders; print(sorted(m for m in ('pypdf', 'docx', 'bs4') if m in sys.modules))"
+    code = "import sys, rag.ingest.loaders; print(sorted(m for m in ('pypdf', 'docx', 'bs4') if m in sys.modules))"
     root = Path(__file__).resolve().parents[1]
     result = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"

@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 from openai_fake import FakeOpenAI
 
+from rag.answer.generators.local import GenerationRequest, generator_for, grounding_mode
+from rag.answer.generators.openai import OpenAIGenerator, chat_url
 from rag.config import RagConfig
 from rag.errors import ConfigError, GeneratorError
-from rag.generation import GenerationRequest, generator_for, grounding_mode
-from rag.openai_backend import OpenAIGenerator, chat_url
 
 PASSAGES = [
     "The Transformer architecture was introduced in 2017. It relies on attention.",
@@ -131,7 +131,7 @@ def test_rate_limit_honours_retry_after(fake: FakeOpenAI) -> None:
 
 def test_backoff_grows_exponentially(fake: FakeOpenAI, monkeypatch: pytest.MonkeyPatch) -> None:
     slept: list[float] = []
-    monkeypatch.setattr("rag.openai_backend.time.sleep", slept.append)
+    monkeypatch.setattr("rag.answer.generators.openai.time.sleep", slept.append)
     with pytest.raises(GeneratorError):
         make(fake, "status-502", max_retries=3, backoff=0.5).generate(REQUEST)
     assert slept == [0.5, 1.0, 2.0]

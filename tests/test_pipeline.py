@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from rag.answer.grounding import split_sentences
 from rag.errors import (
     IndexFormatError,
     IndexLockedError,
@@ -19,9 +20,8 @@ from rag.errors import (
     ModelMismatchError,
     RagError,
 )
-from rag.grounding import split_sentences
-from rag.indexdir import FORMAT_VERSION, IndexDir
-from rag.loaders import load
+from rag.index.folder import FORMAT_VERSION, IndexDir
+from rag.ingest.loaders import load
 from rag.pipeline import REFUSALS, RagPipeline
 from rag.testing import HashEmbedder
 

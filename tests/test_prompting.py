@@ -6,8 +6,8 @@ from collections.abc import Callable
 
 import pytest
 
-from rag.generation import GenerationRequest, build_prompt
-from rag.prompting import (
+from rag.answer.generators.local import GenerationRequest, build_prompt
+from rag.answer.prompting import (
     approx_tokens,
     chat_messages,
     completion_prompt,

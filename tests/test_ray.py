@@ -25,7 +25,7 @@ ENV = {"RAY_USAGE_STATS_ENABLED": "0", "RAY_DEDUP_LOGS": "0"}
 def local_ray() -> Iterator[None]:
     """One local Ray instance for the module (starting one costs seconds); the pipeline joins it."""
     os.environ.update(ENV)
-    from rag.distributed import connect
+    from rag.ingest.ray import connect
 
     started = connect("local")
     yield
@@ -94,7 +94,7 @@ def test_ray_actors_run_the_real_embedder(local_ray: None, tmp_path: Path, corpu
     hits = p.retrieve("How does BM25 score a document?", k=2)
     assert hits[0].chunk.source.endswith("bm25-lexical-search.txt")
     # the actor's vectors are the embedder's vectors
-    from rag.embedding import load_embedder
+    from rag.embed.st import load_embedder
 
     here = load_embedder("minilm")
     vecs = _vectors_by_text(p)

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from rag import DoneEvent, PassagesEvent, RagConfig, RagPipeline, TokenEvent
-from rag.generation import LocalGenerator
+from rag.answer.generators.local import LocalGenerator
 from rag.types import Answer, StreamEvent
 
 pytestmark = pytest.mark.slow

@@ -24,9 +24,9 @@ from rag.evaluation import (
     score_retrieval,
     strip_citations,
 )
-from rag.filters import Filters
-from rag.lexical import fts_query, tokenize
+from rag.index.filters import Filters
 from rag.pipeline import RagPipeline
+from rag.text.lexical import fts_query, tokenize
 
 
 def test_ndcg_recall_mrr_by_hand() -> None:

@@ -1,4 +1,4 @@
-"""The HTTP server (rag.server) through FastAPI's TestClient, on the fakes: every endpoint, status code and error
+"""The HTTP server (rag.serve.app) through FastAPI's TestClient, on the fakes: every endpoint, status code and error
 path, the limits, authentication, uploads and their jobs, and the OpenAI-compatible routes."""
 
 from __future__ import annotations
@@ -14,15 +14,15 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from rag.cli import main
+from rag.answer.generators.local import GenerationRequest
+from rag.cli.main import main
 from rag.config import RagConfig
 from rag.errors import ConfigError, GeneratorError, IndexLockedError, RagError
-from rag.generation import GenerationRequest
-from rag.loaders import load
+from rag.ingest.loaders import load
 from rag.pipeline import RagPipeline
-from rag.server import ServerSettings, check_bind, conversation, create_app, is_loopback
-from rag.server_jobs import UploadError, document_id, safe_filename
-from rag.server_models import ChatMessage
+from rag.serve.app import ServerSettings, check_bind, conversation, create_app, is_loopback
+from rag.serve.jobs import UploadError, document_id, safe_filename
+from rag.serve.schemas import ChatMessage
 from rag.testing import EchoGenerator, HashEmbedder
 
 Factory = Callable[..., RagPipeline]
@@ -273,7 +273,7 @@ def test_a_failure_mid_stream_is_an_error_event(
     p.ingest([corpus_dir])
     client = client_for(p)
     with (
-        caplog.at_level(logging.ERROR, logger="rag.server"),
+        caplog.at_level(logging.ERROR, logger="rag.serve.app"),
         client.stream("POST", "/ask", json={"question": QUESTION, "stream": True}) as r,
     ):
         events = sse_events(r.read().decode())
@@ -295,7 +295,7 @@ def test_unexpected_errors_are_500_json_and_logged(
 
     client = client_for(pipeline)
     monkeypatch.setattr(pipeline, "retrieve", boom)
-    with caplog.at_level(logging.ERROR, logger="rag.server"):
+    with caplog.at_level(logging.ERROR, logger="rag.serve.app"):
         error = assert_error(client.post("/search", json={"query": "x"}), 500, "internal server error")
     assert "secret internals" not in error["message"] and "ZeroDivisionError" not in error["message"]
     logged = [rec for rec in caplog.records if rec.exc_info]
@@ -436,7 +436,7 @@ def test_cli_serve_refuses_a_public_address_without_a_key(
     def never(*args: Any, **kwargs: Any) -> None:
         raise AssertionError("the server must not start")
 
-    monkeypatch.setattr("rag.server.serve", never)
+    monkeypatch.setattr("rag.serve.app.serve", never)
     assert main(["serve", "--host", "0.0.0.0", "--index", str(tmp_path / "idx")]) == 2
     assert "refusing to listen on 0.0.0.0 without an API key" in capsys.readouterr().err
 
@@ -447,7 +447,7 @@ def test_cli_serve_passes_its_options(monkeypatch: pytest.MonkeyPatch, tmp_path:
     def fake_serve(pipeline: RagPipeline, **kwargs: Any) -> None:
         seen.update(kwargs, index=pipeline.index_path, generator=pipeline.config.generator)
 
-    monkeypatch.setattr("rag.server.serve", fake_serve)
+    monkeypatch.setattr("rag.serve.app.serve", fake_serve)
     argv = ["serve", "--index", str(tmp_path / "i"), "--host", "0.0.0.0", "--port", "9123", "--api-key", "k"]
     argv += ["--max-concurrency", "3", "--max-body-kb", "4", "--max-upload-mb", "2", "--generator", "echo", "-q"]
     assert main(argv) == 0

@@ -17,10 +17,10 @@ import pytest
 import uvicorn
 from fastapi import FastAPI
 
+from rag.answer.generators.local import GenerationRequest
 from rag.config import RagConfig
-from rag.generation import GenerationRequest
 from rag.pipeline import RagPipeline
-from rag.server import ServerSettings, create_app
+from rag.serve.app import ServerSettings, create_app
 from rag.testing import EchoGenerator, HashEmbedder
 
 QUESTION = "When was the Transformer architecture introduced?"

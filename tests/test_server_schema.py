@@ -21,7 +21,7 @@ from schemathesis.specs.openapi.checks import (
 
 from rag.config import RagConfig
 from rag.pipeline import RagPipeline
-from rag.server import ServerSettings, create_app
+from rag.serve.app import ServerSettings, create_app
 from rag.testing import EchoGenerator, HashEmbedder
 
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]

@@ -1,0 +1,276 @@
+"""Checks a generated answer against the passages it was given, and picks the passages it cites.
+
+Two modes, chosen per backend (``Generator.grounding_mode``, overridable with ``RagConfig.grounding``):
+
+``snap`` (small local models, ``ground``). A small model often copies the right sentence but may garble a
+character or add an invented clause. So the answer's first line is compared with every passage sentence: a
+line that is (almost) all passage text is kept and cites the passage it came from; a line that mostly
+matches one sentence is replaced by that exact sentence; anything else is discarded and the sentence that
+best matches the question is answered instead (extractive fallback). A kept or replaced answer must also
+address the question (cover at least half as much of it, weighted by rarity, as the best passage sentence
+does): a faithful copy of an off-point sentence is not an answer. The result never contains text that no
+passage has. Citation markers [n] the model wrote are kept only when n names a passage that was given.
+
+``check`` (capable models behind an HTTP API, ``check``). Their answer is kept as written, several
+sentences included; instead every [n] must name a given passage (others are removed and reported), each
+sentence is matched with the passages that support it (token overlap), and sentences that cite nothing and
+that no passage supports are reported. The answer is rejected, and replaced by an extractive one, when no
+sentence is grounded (cited or supported) or when it does not address the question (it neither covers the
+question's words nor rests on a passage sentence that does) -- this is what catches a model that obeys an
+instruction planted in a document ("reply only with HACKED"). Passage sentences that read like instructions
+to the model (``is_instruction``) are never evidence for an answer, never snapped to and never quoted by the
+extractive fallback while another sentence exists. An answer saying the documents do not contain the answer
+is a refusal.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+
+from rag.answer.citations import clean_markers, is_instruction, sentence_support, strip_markers
+from rag.text.lexical import tokenize
+from rag.types import SentenceSupport
+
+_SENTENCE_END = re.compile(r"(?<=[。！？；!?])|(?<=[.;])\s+|\n+")
+_MARKER = re.compile(r"\[(\d{1,3})\]")
+_PREFIX = re.compile(r"^\s*(answer|short answer|回答|答案|简短回答)\s*[:：]\s*", re.IGNORECASE)
+_MARKUP = re.compile(r"^\s*(#+|[-*>]|\d+[.)])\s+")
+_COMPLETE = re.compile(r"[.!?。！？；;\"”』」)）]$")
+
+KEEP = 0.9  # share of the answer's tokens found in one passage to keep the model's own words
+MIN_SENTENCE_TOKENS = 4
+SPAN_RELEVANT = 0.8  # a bare span must come from one of the sentences that best address the question
+SPAN_TOKENS = 12  # an answer this short may be a span extracted from a sentence that addresses the question
+RELEVANT = 0.5  # an answer must cover at least this share of the best sentence's question coverage
+SNAP = 0.5  # share of the answer's tokens (weighted by rarity) found in one sentence to answer with it
+
+
+@dataclass(frozen=True)
+class Grounded:
+    text: str
+    cited: list[int]  # 1-based passage numbers, in order of first citation
+    method: str  # "generated" | "snapped" | "extractive"
+    dropped_markers: list[int]
+
+
+def split_sentences(text: str) -> list[str]:
+    """Sentences and lines of ``text``, with list/heading markup removed."""
+    out = []
+    for piece in _SENTENCE_END.split(text):
+        piece = _MARKUP.sub("", piece.strip()).strip() if piece else ""
+        if piece:
+            out.append(piece)
+    return out
+
+
+def _coverage(tokens: list[str], against: set[str]) -> float:
+    return sum(1 for t in tokens if t in against) / len(tokens) if tokens else 0.0
+
+
+def first_line(raw: str) -> str:
+    for line in raw.splitlines():
+        line = _PREFIX.sub("", line).strip()
+        if line and _MARKER.sub("", line).strip(" -:：.。"):
+            return line
+    return ""
+
+
+def ground(raw: str, question: str, passages: list[str]) -> Grounded:
+    if not passages:
+        return Grounded("", [], "extractive", [])
+    line = first_line(raw)
+    markers = [int(m) for m in _MARKER.findall(line)]
+    valid = [m for m in markers if 1 <= m <= len(passages)]
+    dropped = [m for m in markers if m not in valid]
+    body = _MARKUP.sub("", _MARKER.sub("", line).strip()).strip()
+    tokens = tokenize(body)
+    sentences = _sentences(passages)
+    relevance = _Relevance(tokenize(question), sentences)
+    # An answer must address the question about as well as the best passage sentence does.
+    needed = RELEVANT * relevance.best
+
+    if tokens:
+        coverage = [_coverage(tokens, set(tokenize(p))) for p in passages]
+        best = max(range(len(passages)), key=lambda i: (coverage[i], -i))
+        kept = _whole_sentences(body)
+        source = _span_source(set(tokens), sentences, relevance, SPAN_RELEVANT * relevance.best)
+        addresses = relevance.of(set(tokens)) >= needed or source is not None
+        if coverage[best] >= KEEP and addresses and _in_passages(kept, passages):
+            home = source if source is not None else best + 1
+            cited = list(dict.fromkeys(valid)) if valid else [home]
+            if home not in cited:
+                cited.append(home)
+            return Grounded(_with_markers(kept, cited), cited, "generated", dropped)
+        # The sentence the model was copying (or whose fact it extracted), if it also addresses the question.
+        # Share of the answer found in the sentence, weighted by rarity: '是', '的', 'the' alone are no match.
+        share = _Relevance(tokens, sentences)
+        scored = [
+            (share.of(found) + relevance.of(found), number, sentence)
+            for number, sentence, found in sentences
+            if share.of(found) >= SNAP and relevance.of(found) >= needed and not is_instruction(sentence)
+        ]
+        if scored:
+            _, number, sentence = max(scored, key=lambda x: (x[0], -x[1]))
+            return Grounded(_with_markers(sentence, [number]), [number], "snapped", dropped)
+
+    return best_sentences(question, passages, limit=1, dropped=dropped)
+
+
+def _span_source(
+    tokens: set[str], sentences: list[tuple[int, str, set[str]]], relevance: _Relevance, needed: float
+) -> int | None:
+    """The passage whose sentence contains every word of a short extracted answer ("2013", "8 attention
+    heads") and addresses the question; None when there is none, or when the answer is only common words."""
+    if not tokens or len(tokens) > SPAN_TOKENS:
+        return None
+    df = {t: sum(1 for _, _, found in sentences if t in found) for t in tokens}
+    if min(df.values()) > len(sentences) / 2:  # 'the', '的': no answer
+        return None
+    homes = [
+        (relevance.of(found), -number, number)
+        for number, sentence, found in sentences
+        if tokens <= found and relevance.of(found) >= needed and not is_instruction(sentence)
+    ]
+    return max(homes)[2] if homes else None
+
+
+def best_sentences(question: str, passages: list[str], limit: int = 2, dropped: list[int] | None = None) -> Grounded:
+    """Extractive answer: the passage sentence that best covers the question (rarity-weighted), followed by
+    up to ``limit - 1`` more that cover question words the earlier ones do not and address the question
+    about as well. Each sentence is cited; the text is passage text only."""
+    if not passages:
+        return Grounded("", [], "extractive", dropped or [])
+    sentences = _sentences(passages)
+    relevance = _Relevance(tokenize(question), sentences)
+    # Instructions planted in a document are not quoted as an answer while another sentence is available.
+    ranked = sorted(sentences, key=lambda x: (is_instruction(x[1]), -relevance.of(x[2]), x[0]))
+    chosen = [ranked[0]]
+    covered = set(ranked[0][2])
+    for candidate in ranked[1 : 1 + 4 * limit]:
+        if len(chosen) >= limit:
+            break
+        gain = relevance.of(covered | candidate[2]) - relevance.of(covered)
+        if is_instruction(candidate[1]) or candidate[1] == chosen[0][1]:
+            continue
+        if gain > 0 and relevance.of(candidate[2]) >= RELEVANT * relevance.best:
+            chosen.append(candidate)
+            covered |= candidate[2]
+    text = " ".join(_with_markers(sentence, [number]) for number, sentence, _ in chosen)
+    cited = list(dict.fromkeys(number for number, _, _ in chosen))
+    return Grounded(text, cited, "extractive", dropped or [])
+
+
+@dataclass(frozen=True)
+class Checked:
+    """What ``check`` made of an answer: the text to show, what it cites, and what was wrong with it."""
+
+    text: str
+    cited: list[int]
+    method: str  # "generated" (kept as written) | "extractive" (rejected and replaced) | "refused"
+    invalid_citations: list[int]
+    unsupported: list[str]  # the model's sentences that cite nothing and no passage supports
+
+
+_NOT_FOUND = re.compile(
+    r"\bnot (?:in|found in|mentioned in|contained in|covered (?:in|by)|present in) the (?:documents|passages|context)"
+    r"|\b(?:documents|passages|context) (?:do|does) not (?:contain|mention|say|include|answer)"
+    r"|\bi (?:do not|don'?t) know\b"
+    r"|文档中没有|段落中没有|上下文中没有|没有提到|未提及|不知道|文書には|답이 없습니다",
+    re.IGNORECASE,
+)
+
+
+def says_not_found(text: str) -> bool:
+    """Whether an (uncited) answer says the documents do not contain the answer."""
+    return len(text) < 300 and bool(_NOT_FOUND.search(text))
+
+
+def check(raw: str, question: str, passages: list[str]) -> Checked:
+    """Keep a capable model's answer as written, checking its citations and support (see the module doc)."""
+    text = _PREFIX.sub("", raw.strip()).strip()
+    cleaned = clean_markers(text, len(passages))
+    body = strip_markers(cleaned.text)
+    if not passages:
+        return Checked("", [], "extractive", cleaned.invalid, [])
+    if body and not cleaned.cited and says_not_found(body):
+        return Checked(cleaned.text, [], "refused", cleaned.invalid, [])
+    support = sentence_support(cleaned.text, passages)
+    unsupported = [s.text for s in support if not s.grounded]
+    if body and any(s.grounded for s in support) and _addresses(question, support, passages):
+        cited = cleaned.cited or list(dict.fromkeys(n for s in support for n in s.passages))
+        return Checked(cleaned.text, cited, "generated", cleaned.invalid, unsupported)
+    fallback = best_sentences(question, passages)
+    rejected = [s.text for s in support]
+    return Checked(fallback.text, fallback.cited, "extractive", cleaned.invalid, rejected)
+
+
+REST = 0.5  # share of an answer sentence's words found in one passage sentence for it to rest on that sentence
+
+
+def _addresses(question: str, support: list[SentenceSupport], passages: list[str]) -> bool:
+    """The answer covers the question's words about as well as the best passage sentence does, or one of its
+    grounded sentences rests on a passage sentence that does (a paraphrase, "It was 2017 [1]")."""
+    sentences = _sentences(passages)
+    relevance = _Relevance(tokenize(question), sentences)
+    needed = RELEVANT * relevance.best
+    answer_tokens = {t for s in support for t in tokenize(s.text)}
+    if relevance.best == 0 or relevance.of(answer_tokens) >= needed > 0:
+        return True
+    for s in support:
+        if not s.grounded:
+            continue
+        tokens = set(tokenize(s.text))
+        allowed = set(s.cited) or set(range(1, len(passages) + 1))
+        for number, sentence, found in sentences:
+            if number not in allowed or is_instruction(sentence):
+                continue
+            if relevance.of(found) >= needed and len(tokens & found) >= REST * len(tokens):
+                return True
+    return False
+
+
+def _sentences(passages: list[str]) -> list[tuple[int, str, set[str]]]:
+    """(passage number, sentence, its tokens) for every sentence; headings and fragments ("HNSW",
+    "Origins") are left out when a real sentence exists."""
+    out = [(n, s, set(tokenize(s))) for n, p in enumerate(passages, start=1) for s in split_sentences(p)]
+    return [x for x in out if len(x[2]) >= MIN_SENTENCE_TOKENS] or out or [(1, passages[0].strip(), set())]
+
+
+class _Relevance:
+    """How much of the question a token set covers, each question token weighted by its rarity among
+    the passage sentences (so 'the', '的', '是' count for little)."""
+
+    def __init__(self, question_tokens: list[str], sentences: list[tuple[int, str, set[str]]]) -> None:
+        wanted = set(question_tokens)
+        n = len(sentences)
+        self.weight = {t: math.log(1 + n / (1 + sum(1 for _, _, f in sentences if t in f))) for t in wanted}
+        self.total = sum(self.weight.values()) or 1.0
+        self.best = max((self.of(found) for _, _, found in sentences), default=0.0)
+
+    def of(self, tokens: set[str]) -> float:
+        return sum(w for t, w in self.weight.items() if t in tokens) / self.total
+
+
+def _in_passages(text: str, passages: list[str]) -> bool:
+    """Every sentence of ``text`` occurs word for word (whitespace aside) in some passage: a line with a
+    changed word or number ("2021" for "2020") is not kept as is, however many of its tokens match."""
+    flat = [" ".join(p.split()) for p in passages]
+    return all(any(" ".join(s.split()) in f for f in flat) for s in split_sentences(text))
+
+
+def _whole_sentences(text: str) -> str:
+    """Drop a trailing unfinished sentence (the model ran on into the next passage line) and repeats of a
+    sentence already said (small models loop)."""
+    sentences = split_sentences(text)
+    if len(sentences) > 1 and not _COMPLETE.search(sentences[-1]):
+        sentences = sentences[:-1]
+    sentences = list(dict.fromkeys(sentences))
+    joiner = "" if any("\u4e00" <= ch <= "\u9fff" for ch in text[:50]) else " "
+    return joiner.join(sentences)
+
+
+def _with_markers(text: str, cited: list[int]) -> str:
+    text = text.rstrip()
+    return text + " " + "".join(f"[{n}]" for n in cited)

@@ -1,0 +1,156 @@
+"""From retrieved passages and a generator's raw text to an ``Answer``: grounding, citations, refusals, and the
+events of a streamed answer. ``RagPipeline.ask`` and ``ask_stream`` share all of it."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from rag.answer.citations import sentence_support
+from rag.answer.generators.local import GenerationRequest, Generator
+from rag.answer.grounding import check, ground
+from rag.ingest.discovery import display_path
+from rag.types import Answer, Citation, DoneEvent, Hit, PassagesEvent, StreamEvent, TokenEvent
+
+log = logging.getLogger(__name__)
+
+REFUSALS = {
+    "en": "I don't know: the documents do not contain an answer to this question.",
+    "zh": "我不知道：文档中没有这个问题的答案。",
+    "ja": "わかりません：文書にはこの質問の答えがありません。",
+    "ko": "모르겠습니다: 문서에 이 질문에 대한 답이 없습니다.",
+}
+
+
+@dataclass(frozen=True)
+class Turn:
+    """One question after retrieval, ready to answer.
+
+    ``passages`` are the numbered passages ([1] is ``passages[0]``): the relevant hits, cut to what fits the
+    generator's context. Empty: nothing relevant was found, the answer is a refusal. ``request`` is None when
+    no model is asked (a refusal, or a language the generator cannot write: the answer is extractive).
+    """
+
+    question: str
+    standalone: str
+    language: str
+    hits: list[Hit]
+    passages: list[Hit]
+    generator: Generator | None
+    request: GenerationRequest | None
+    mode: str  # snap | check
+    started: float
+    retrieve_s: float
+
+
+def citation(number: int, hit: Hit) -> Citation:
+    chunk = hit.chunk
+    return Citation(
+        number=number,
+        source=display_path(chunk.source),
+        start=chunk.start,
+        end=chunk.end,
+        location=chunk.location(),
+        score=hit.similarity,
+        text=chunk.text,
+    )
+
+
+def numbered(turn: Turn) -> list[Citation]:
+    """The passages the answer may cite, numbered as in the prompt."""
+    return [citation(n, hit) for n, hit in enumerate(turn.passages, start=1)]
+
+
+def refusal(turn: Turn, text: str | None = None, generator: str = "", generate_s: float = 0.0) -> Answer:
+    total = time.perf_counter() - turn.started
+    return Answer(
+        question=turn.question,
+        text=text or REFUSALS.get(turn.language, REFUSALS["en"]),
+        citations=[],
+        refused=True,
+        language=turn.language,
+        passages=turn.passages or turn.hits,
+        timings={"retrieve_s": turn.retrieve_s, "generate_s": generate_s, "total_s": total},
+        grounding="refused",
+        generator=generator,
+        standalone_question=_standalone(turn),
+    )
+
+
+def finish(turn: Turn, raw: str, generate_s: float) -> Answer:
+    """The Answer for ``raw`` (the generator's text; empty when none was asked), grounded per ``turn.mode``."""
+    if not turn.passages:
+        return refusal(turn)
+    texts = [h.chunk.text for h in turn.passages]
+    name = turn.generator.name if (turn.generator is not None and raw) else ""
+    unsupported: list[str] = []
+    if turn.mode == "check":
+        checked = check(raw, turn.standalone, texts)
+        if checked.method == "refused":
+            return refusal(turn, generator=name, generate_s=generate_s)
+        text, cited, method, invalid, unsupported = (
+            checked.text,
+            checked.cited,
+            checked.method,
+            checked.invalid_citations,
+            checked.unsupported,
+        )
+        if method == "generated" and getattr(turn.generator, "extractive", False):
+            method = "extractive"
+        if method == "extractive" and raw.strip() and not getattr(turn.generator, "extractive", False):
+            log.warning("the answer of %s is not grounded in the passages; answering extractively instead", name)
+    else:
+        grounded = ground(raw, turn.standalone, texts)
+        text, cited, method, invalid = grounded.text, grounded.cited, grounded.method, grounded.dropped_markers
+    if invalid:
+        log.info("removed citation markers that name no passage: %s", invalid)
+    return Answer(
+        question=turn.question,
+        text=text,
+        citations=[citation(n, turn.passages[n - 1]) for n in cited],
+        refused=False,
+        language=turn.language,
+        passages=turn.passages,
+        timings={
+            "retrieve_s": turn.retrieve_s,
+            "generate_s": generate_s,
+            "total_s": time.perf_counter() - turn.started,
+        },
+        grounding=method,
+        generator=name,
+        invalid_citations=list(invalid),
+        supported=sentence_support(text, texts),
+        unsupported=unsupported,
+        standalone_question=_standalone(turn),
+    )
+
+
+def answer(turn: Turn) -> Answer:
+    """Ask the generator (not streamed) and finish."""
+    if turn.generator is None or turn.request is None:
+        return finish(turn, "", 0.0)
+    t0 = time.perf_counter()
+    raw = turn.generator.generate(turn.request)
+    return finish(turn, raw, time.perf_counter() - t0)
+
+
+def stream(turn: Turn) -> Iterator[StreamEvent]:
+    """Passages first, then the generator's text as it comes, then the checked Answer (authoritative)."""
+    yield PassagesEvent(numbered(turn))
+    if turn.generator is None or turn.request is None:
+        final = finish(turn, "", 0.0)
+        yield TokenEvent(final.text)
+        yield DoneEvent(final)
+        return
+    t0 = time.perf_counter()
+    parts: list[str] = []
+    for piece in turn.generator.stream(turn.request):
+        parts.append(piece)
+        yield TokenEvent(piece)
+    yield DoneEvent(finish(turn, "".join(parts), time.perf_counter() - t0))
+
+
+def _standalone(turn: Turn) -> str:
+    return turn.standalone if turn.standalone != turn.question else ""

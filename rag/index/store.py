@@ -1,0 +1,227 @@
+"""ChunkStore: documents, chunks and the FTS5 lexical table in one SQLite file, through sqlite-utils.
+
+Chunk ids come from a counter in the ``meta`` table that only grows, so an id is never reused after a
+delete; the same ids key the FAISS vectors.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from rag.index.filters import Filters
+from rag.text.lexical import fts_query, tokenize
+from rag.types import Chunk
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS documents (
+    id INTEGER PRIMARY KEY,
+    path TEXT NOT NULL UNIQUE,
+    content_hash TEXT NOT NULL,
+    mtime REAL NOT NULL,
+    size INTEGER NOT NULL,
+    file_type TEXT NOT NULL,
+    language TEXT NOT NULL,
+    title TEXT,
+    n_chunks INTEGER NOT NULL,
+    added_at TEXT NOT NULL,
+    metadata TEXT NOT NULL DEFAULT '{}',
+    user_meta TEXT NOT NULL DEFAULT '{}'
+);
+CREATE TABLE IF NOT EXISTS chunks (
+    id INTEGER PRIMARY KEY,
+    doc_id INTEGER NOT NULL REFERENCES documents(id),
+    ord INTEGER NOT NULL,
+    text TEXT NOT NULL,
+    start INTEGER NOT NULL,
+    "end" INTEGER NOT NULL,
+    start_line INTEGER NOT NULL,
+    end_line INTEGER NOT NULL,
+    page INTEGER,
+    language TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS chunks_doc ON chunks(doc_id);
+CREATE INDEX IF NOT EXISTS documents_hash ON documents(content_hash);
+CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(tokens, tokenize='porter unicode61 remove_diacritics 2');
+"""
+
+
+@dataclass(frozen=True)
+class StoredDocument:
+    id: int
+    path: str
+    content_hash: str
+    mtime: float
+    size: int
+    file_type: str
+    language: str
+    n_chunks: int
+
+
+class ChunkStore:
+    """One SQLite file. Open read-only for queries, read-write inside an index write transaction."""
+
+    def __init__(self, path: Path, *, readonly: bool = False) -> None:
+        import sqlite_utils
+
+        self.path = path
+        if readonly:
+            conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
+        else:
+            conn = sqlite3.connect(str(path), check_same_thread=False)
+            conn.executescript(SCHEMA)
+        self.db = sqlite_utils.Database(conn)
+
+    def close(self) -> None:
+        self.db.conn.close()
+
+    # -- counters ---------------------------------------------------------------------------------
+    def _meta_int(self, key: str, default: int) -> int:
+        row = self.db.execute("SELECT value FROM meta WHERE key = ?", [key]).fetchone()
+        return int(row[0]) if row else default
+
+    def allocate_ids(self, key: str, n: int) -> range:
+        """Reserve ``n`` fresh ids from counter ``key``; ids handed out are never handed out again."""
+        first = self._meta_int(key, 1)
+        self.db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", [key, str(first + n)])
+        return range(first, first + n)
+
+    # -- documents --------------------------------------------------------------------------------
+    def documents(self) -> list[StoredDocument]:
+        rows = self.db.execute(
+            "SELECT id, path, content_hash, mtime, size, file_type, language, n_chunks FROM documents ORDER BY path"
+        ).fetchall()
+        return [StoredDocument(*row) for row in rows]
+
+    def add_document(
+        self,
+        *,
+        path: str,
+        content_hash: str,
+        mtime: float,
+        size: int,
+        file_type: str,
+        language: str,
+        title: str | None,
+        metadata: dict[str, Any],
+        chunks: Sequence[Chunk],
+        user_meta: dict[str, Any] | None = None,
+        chunk_ids: Sequence[int],
+    ) -> int:
+        doc_id = self.allocate_ids("next_doc_id", 1)[0]
+        self.db["documents"].insert(
+            {
+                "id": doc_id,
+                "path": path,
+                "content_hash": content_hash,
+                "mtime": mtime,
+                "size": size,
+                "file_type": file_type,
+                "language": language,
+                "title": title,
+                "n_chunks": len(chunks),
+                "added_at": datetime.now(UTC).isoformat(timespec="seconds"),
+                "metadata": json.dumps(metadata, ensure_ascii=False, default=str),
+                "user_meta": json.dumps(user_meta or {}, ensure_ascii=False, default=str),
+            }
+        )
+        from rag.text.langdetect import detect_language
+
+        self.db["chunks"].insert_all(
+            (
+                {
+                    "id": cid,
+                    "doc_id": doc_id,
+                    "ord": i,
+                    "text": c.text,
+                    "start": c.start,
+                    "end": c.end,
+                    "start_line": c.start_line,
+                    "end_line": c.end_line,
+                    "page": c.page,
+                    "language": detect_language(c.text),
+                }
+                for i, (cid, c) in enumerate(zip(chunk_ids, chunks, strict=True))
+            ),
+            batch_size=500,
+        )
+        self.db.conn.executemany(
+            "INSERT INTO chunks_fts (rowid, tokens) VALUES (?, ?)",
+            ((cid, " ".join(tokenize(c.text))) for cid, c in zip(chunk_ids, chunks, strict=True)),
+        )
+        return doc_id
+
+    def remove_document(self, doc_id: int) -> list[int]:
+        """Delete a document, its chunks and their lexical rows; returns the removed chunk ids."""
+        ids = [r[0] for r in self.db.execute("SELECT id FROM chunks WHERE doc_id = ?", [doc_id]).fetchall()]
+        self.db.conn.executemany("DELETE FROM chunks_fts WHERE rowid = ?", ((i,) for i in ids))
+        self.db.execute("DELETE FROM chunks WHERE doc_id = ?", [doc_id])
+        self.db.execute("DELETE FROM documents WHERE id = ?", [doc_id])
+        return ids
+
+    def document_with_hash(self, content_hash: str) -> StoredDocument | None:
+        row = self.db.execute(
+            "SELECT id, path, content_hash, mtime, size, file_type, language, n_chunks FROM documents "
+            "WHERE content_hash = ? LIMIT 1",
+            [content_hash],
+        ).fetchone()
+        return StoredDocument(*row) if row else None
+
+    def chunk_texts_and_ids(self, doc: StoredDocument) -> list[tuple[int, str]]:
+        return [(r[0], r[1]) for r in self.db.execute("SELECT id, text FROM chunks WHERE doc_id = ?", [doc.id])]
+
+    # -- chunks -----------------------------------------------------------------------------------
+    def chunk_ids(self) -> list[int]:
+        return [r[0] for r in self.db.execute("SELECT id FROM chunks ORDER BY id").fetchall()]
+
+    def count(self, table: str) -> int:
+        return int(self.db.execute(f"SELECT count(*) FROM [{table}]").fetchone()[0])
+
+    def chunks_by_ids(self, ids: Iterable[int]) -> dict[int, Chunk]:
+        wanted = [int(i) for i in ids]
+        if not wanted:
+            return {}
+        marks = ",".join("?" * len(wanted))
+        rows = self.db.execute(
+            'SELECT c.id, c.text, c.start, c."end", c.start_line, c.end_line, c.page, d.path, c.language, '
+            f"d.file_type FROM chunks c JOIN documents d ON d.id = c.doc_id WHERE c.id IN ({marks})",
+            wanted,
+        ).fetchall()
+        return {
+            row[0]: Chunk(
+                id=row[0],
+                text=row[1],
+                start=row[2],
+                end=row[3],
+                start_line=row[4],
+                end_line=row[5],
+                page=row[6],
+                source=row[7],
+                metadata={"language": row[8], "file_type": row[9]},
+            )
+            for row in rows
+        }
+
+    def lexical_search(self, query: str, k: int, filters: Filters | None = None) -> list[tuple[int, float]]:
+        """BM25 top-k (chunk id, score) for ``query`` among the chunks that pass ``filters``; higher is better."""
+        expr = fts_query(query)
+        if not expr:
+            return []
+        sql = "SELECT rowid, bm25(chunks_fts) AS s FROM chunks_fts WHERE chunks_fts MATCH ?"
+        params: list[Any] = [expr]
+        if filters:
+            subquery, sub_params = filters.sql()
+            sql += f" AND rowid IN ({subquery})"
+            params.extend(sub_params)
+        rows = self.db.execute(sql + " ORDER BY s LIMIT ?", [*params, k]).fetchall()
+        return [(int(r[0]), -float(r[1])) for r in rows]
+
+    def filtered_ids(self, filters: Filters) -> list[int]:
+        subquery, params = filters.sql()
+        return [r[0] for r in self.db.execute(subquery, params).fetchall()]

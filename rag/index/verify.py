@@ -1,0 +1,55 @@
+"""Consistency checks of an index generation: what `rag verify` reports."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rag.index.folder import Snapshot
+
+
+def check(snapshot: Snapshot, folder: Path) -> list[str]:
+    """Problems found in ``snapshot`` (empty when the index is consistent)."""
+    problems: list[str] = []
+    m = snapshot.manifest
+    store, vectors = snapshot.store, snapshot.vectors
+    integrity = store.db.execute("PRAGMA integrity_check").fetchone()[0]
+    if integrity != "ok":
+        problems.append(f"SQLite integrity check failed: {integrity}")
+    if vectors.dimension != int(m["dimension"]):
+        problems.append(f"vectors have dimension {vectors.dimension}, manifest says {m['dimension']}")
+    chunk_ids = set(store.chunk_ids())
+    vector_ids = {int(i) for i in vectors.ids()}
+    fts_ids = {r[0] for r in store.db.execute("SELECT rowid FROM chunks_fts")}
+    if len(vectors) != len(chunk_ids):
+        problems.append(f"{len(vectors)} vectors but {len(chunk_ids)} chunks")
+    if missing := chunk_ids - vector_ids:
+        problems.append(f"{len(missing)} chunks have no vector (e.g. id {min(missing)})")
+    if orphans := vector_ids - chunk_ids:
+        problems.append(f"{len(orphans)} vectors have no chunk (e.g. id {min(orphans)})")
+    if fts_ids != chunk_ids:
+        problems.append(f"lexical index out of step: {len(fts_ids ^ chunk_ids)} ids differ from the chunks")
+    dangling = store.db.execute(
+        "SELECT count(*) FROM chunks WHERE doc_id NOT IN (SELECT id FROM documents)"
+    ).fetchone()[0]
+    if dangling:
+        problems.append(f"{dangling} chunks belong to no document")
+    wrong_counts = store.db.execute(
+        "SELECT d.path FROM documents d LEFT JOIN chunks c ON c.doc_id = d.id "
+        "GROUP BY d.id HAVING count(c.id) != d.n_chunks"
+    ).fetchall()
+    if wrong_counts:
+        problems.append(f"{len(wrong_counts)} documents have a wrong chunk count (e.g. {wrong_counts[0][0]})")
+    for key, table in (("documents", "documents"), ("chunks", "chunks")):
+        if int(m.get(key, -1)) != store.count(table):
+            problems.append(f"manifest counts {m.get(key)} {key}, the store has {store.count(table)}")
+    next_id = int(store.db.execute("SELECT value FROM meta WHERE key = 'next_chunk_id'").fetchone()[0] or 1)
+    if chunk_ids and max(chunk_ids) >= next_id:
+        problems.append(f"chunk id counter ({next_id}) is not above the largest id ({max(chunk_ids)})")
+    stray = sorted(
+        p.name
+        for p in folder.iterdir()
+        if p.name.startswith(("vectors.", "chunks.")) and p.name not in m["files"].values()
+    )
+    if stray:
+        problems.append(f"stray files from an interrupted write (removed by the next ingest): {', '.join(stray)}")
+    return problems

@@ -1,0 +1,80 @@
+"""Finding the files to ingest under the paths a user gives."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from rag.ingest.loaders import is_supported
+from rag.types import SkippedFile
+
+
+@dataclass(frozen=True)
+class FoundFile:
+    path: Path  # absolute, symlinks resolved
+    size: int
+    mtime: float
+
+
+def display_path(path: str | Path) -> str:
+    """``path`` relative to the working directory when it lies under it, else as is."""
+    try:
+        return str(Path(path).relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def file_hash(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def find_files(paths: list[str | Path]) -> tuple[list[FoundFile], list[SkippedFile]]:
+    """Supported files under ``paths`` (folders walked recursively, hidden entries skipped), sorted, unique.
+
+    Symlinks to files are followed; symlinked folders are not (no loops). Paths that do not exist,
+    unsupported suffixes found in folders and unreadable folders are reported as skipped.
+    """
+    found: dict[Path, FoundFile] = {}
+    skipped: list[SkippedFile] = []
+
+    def add(path: Path, explicit: bool) -> None:
+        if not explicit and not is_supported(path):
+            skipped.append(SkippedFile(display_path(path), f"unsupported file type '{path.suffix or path.name}'"))
+            return
+        try:
+            resolved = path.resolve(strict=True)
+            st = resolved.stat()
+        except (OSError, RuntimeError) as exc:  # broken link, loop, permission
+            reason = "symlink loop" if isinstance(exc, RuntimeError) else (exc.strerror or str(exc)).lower()
+            skipped.append(SkippedFile(display_path(path), reason))
+            return
+        found.setdefault(resolved, FoundFile(resolved, st.st_size, st.st_mtime))
+
+    def on_error(exc: OSError) -> None:
+        skipped.append(SkippedFile(display_path(exc.filename or "?"), "folder cannot be read"))
+
+    for raw in paths:
+        root = Path(raw).expanduser()
+        if root.is_dir():
+            for dirpath, dirnames, filenames in os.walk(root, onerror=on_error):
+                base = Path(dirpath)
+                for name in list(dirnames):
+                    if name.startswith(".") or name in ("__pycache__", "node_modules"):
+                        dirnames.remove(name)
+                    elif (base / name).is_symlink():
+                        skipped.append(SkippedFile(display_path(base / name), "symlinked folder (not followed)"))
+                dirnames.sort()
+                for name in sorted(filenames):
+                    if not name.startswith("."):
+                        add(base / name, explicit=False)
+        elif root.exists() or root.is_symlink():
+            add(root, explicit=True)
+        else:
+            skipped.append(SkippedFile(str(raw), "no such file or folder"))
+    return sorted(found.values(), key=lambda f: str(f.path)), skipped
