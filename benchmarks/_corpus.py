@@ -40,8 +40,8 @@ def corpus_subset(folder: Path, limit_files: int) -> Path:
 
 def prechunked(n: int, chunk_size: int = 200, overlap: int = 30) -> list[str]:
     """``n`` chunk texts of the corpus, cut by rag's chunker at ``chunk_size`` MiniLM tokens."""
-    from rag.ingest.chunking import Chunker
     from rag.embed.st import MINILM, SentenceTransformerEmbedder
+    from rag.ingest.chunking import Chunker
     from rag.ingest.loaders import load
 
     counter = SentenceTransformerEmbedder(MINILM, precision="float32")

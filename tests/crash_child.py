@@ -12,8 +12,8 @@ import sys
 from pathlib import Path
 
 from rag import pipeline
-from rag.index import folder as indexdir
 from rag.config import RagConfig
+from rag.index import folder as indexdir
 from rag.testing import EchoGenerator, HashEmbedder
 
 STEPS = {

@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from rag.config import RagConfig
 from rag.embed import openvino as openvino_backend
 from rag.embed import st as embedding
-from rag.config import RagConfig
 from rag.embed.st import MINILM, SentenceTransformerEmbedder, resolve_precision
 from rag.errors import ConfigError, ModelLoadError
 

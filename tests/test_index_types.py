@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rag.index import vectors as index_mod
 from rag.config import RagConfig
 from rag.errors import ConfigError
+from rag.index import vectors as index_mod
 from rag.index.vectors import VectorIndex, choose_kind, gpu_count, ivf_nlist, needs_rebuild
 from rag.pipeline import RagPipeline
 

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from rag.ingest import loaders
 from rag.errors import LoaderError, RagError
+from rag.ingest import loaders
 from rag.ingest.loaders import decode_bytes, is_supported, load, supported_suffixes
 
 PAGE_ONE = "Page one talks about apples and orchards."
