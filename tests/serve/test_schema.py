@@ -25,7 +25,7 @@ from rag.serve.app import ServerSettings, create_app
 from rag.testing import EchoGenerator, HashEmbedder
 
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
-CORPUS = Path(__file__).resolve().parent.parent / "corpora"
+CORPUS = Path(__file__).resolve().parents[2] / "corpora"
 OPERATIONS = [
     ("POST", "/ask"),
     ("POST", "/search"),

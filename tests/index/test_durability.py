@@ -19,7 +19,7 @@ from rag.index.folder import IndexDir
 from rag.pipeline import RagPipeline
 from rag.testing import HashEmbedder
 
-CHILD = Path(__file__).with_name("crash_child.py")
+CHILD = Path(__file__).resolve().parents[1] / "support" / "crash_child.py"
 
 
 def _state(index: Path) -> tuple[int, dict[str, str]]:

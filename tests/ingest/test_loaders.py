@@ -73,7 +73,7 @@ def test_is_supported_is_case_insensitive_and_knows_special_names(tmp_path: Path
 
 def test_importing_loaders_does_not_import_heavy_parsers() -> None:
     code = "import sys, rag.ingest.loaders; print(sorted(m for m in ('pypdf', 'docx', 'bs4') if m in sys.modules))"
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     result = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"
 
