@@ -90,6 +90,11 @@ class RagConfig:
             raise ConfigError(f"unknown setting(s) {', '.join(unknown)}; known settings: {', '.join(sorted(known))}")
         return cls(**{k: _coerce(k, v) for k, v in values.items()})
 
+    @classmethod
+    def setting_names(cls) -> frozenset[str]:
+        """The names a user sets (rag.toml keys, RAG_* variables without the prefix, ``load`` overrides)."""
+        return frozenset(f.name for f in fields(cls))
+
     def replace(self, **changes: Any) -> RagConfig:
         return dataclasses.replace(self, **{k: _coerce(k, v) for k, v in changes.items()})
 

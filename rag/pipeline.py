@@ -24,16 +24,17 @@ from rag.answer.turn import stream as _stream
 from rag.config import RagConfig
 from rag.embed.st import E5, MINILM, Embedder, canonical_name, load_embedder
 from rag.errors import LoaderError, ModelMismatchError, RagError
-from rag.index.filters import Filters
+from rag.filters import Filters
 from rag.index.folder import IndexDir, Snapshot, Writer
 from rag.index.store import ChunkStore, StoredDocument
 from rag.index.vectors import choose_kind, needs_rebuild
 from rag.ingest.chunking import Chunker
-from rag.ingest.discovery import FoundFile, display_path, file_hash, find_files
-from rag.ingest.loaders import load
+from rag.ingest.discovery import FoundFile, file_hash, find_files
+from rag.ingest.loaders import is_supported, load
 from rag.retrieve.rerank import CrossEncoderReranker
 from rag.retrieve.search import retrieve as _retrieve
 from rag.text.langdetect import cjk_ratio, detect_language
+from rag.text.paths import display_path
 from rag.types import Answer, Chunk, Document, Hit, IndexInfo, IngestReport, SkippedFile, StreamEvent
 
 log = logging.getLogger(__name__)
@@ -80,6 +81,11 @@ class RagPipeline:
     @property
     def index_path(self) -> Path:
         return self._dir.path
+
+    @staticmethod
+    def accepts(filename: str) -> bool:
+        """Whether ``ingest`` can read a file of this name (by its suffix or name)."""
+        return is_supported(filename)
 
     # -- models -----------------------------------------------------------------------------------
     def _embedder_for(self, manifest: dict[str, Any]) -> Embedder:

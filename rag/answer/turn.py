@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from rag.answer.citations import sentence_support
 from rag.answer.generators.local import GenerationRequest, Generator
 from rag.answer.grounding import check, ground
-from rag.ingest.discovery import display_path
+from rag.text.paths import display_path
 from rag.types import Answer, Citation, DoneEvent, Hit, PassagesEvent, StreamEvent, TokenEvent
 
 log = logging.getLogger(__name__)

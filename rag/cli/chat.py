@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import asdict
 from typing import IO, Any, Protocol
 
-from rag.index.filters import Filters
+from rag.filters import Filters
 from rag.types import Answer, DoneEvent, PassagesEvent, StreamEvent, TokenEvent
 
 EXIT_WORDS = frozenset({"exit", "quit", ":q", "退出"})

@@ -191,7 +191,7 @@ def _pipeline(args: argparse.Namespace, **extra: Any) -> Any:
     from rag.pipeline import RagPipeline
 
     settings = {
-        k: v for k, v in vars(args).items() if k in RagConfig.__dataclass_fields__ and v is not None and k != "quiet"
+        k: v for k, v in vars(args).items() if k in RagConfig.setting_names() and v is not None and k != "quiet"
     }
     settings.update({k: v for k, v in extra.items() if v is not None})
     if args.quiet:
@@ -208,7 +208,7 @@ def _print_hits(hits: list[Any]) -> None:
 
 
 def _source(path: str) -> str:
-    from rag.ingest.discovery import display_path
+    from rag.text.paths import display_path
 
     return display_path(path)
 
@@ -269,7 +269,7 @@ def run(args: argparse.Namespace) -> int:
             )
         return 0
     if args.command == "search":
-        from rag.index.filters import Filters
+        from rag.filters import Filters
 
         hits = _pipeline(args).retrieve(args.question, filters=Filters.parse(args.filters))
         if args.json:
@@ -279,7 +279,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if args.command == "ask":
         from rag.cli.chat import ask_once
-        from rag.index.filters import Filters
+        from rag.filters import Filters
 
         filters = Filters.parse(args.filters)
         ask_once(_pipeline(args), args.question, stream=args.stream, as_json=args.json, filters=filters or None)

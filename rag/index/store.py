@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from rag.index.filters import Filters
+from rag.filters import Filters
 from rag.text.lexical import fts_query, tokenize
 from rag.types import Chunk
 

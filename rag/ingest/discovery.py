@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rag.ingest.loaders import is_supported
+from rag.text.paths import display_path
 from rag.types import SkippedFile
 
 
@@ -16,14 +17,6 @@ class FoundFile:
     path: Path  # absolute, symlinks resolved
     size: int
     mtime: float
-
-
-def display_path(path: str | Path) -> str:
-    """``path`` relative to the working directory when it lies under it, else as is."""
-    try:
-        return str(Path(path).relative_to(Path.cwd()))
-    except ValueError:
-        return str(path)
 
 
 def file_hash(path: Path) -> str:

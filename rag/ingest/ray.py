@@ -23,9 +23,10 @@ import numpy as np
 
 from rag.errors import LoaderError, RagError
 from rag.ingest.chunking import Chunker
-from rag.ingest.discovery import FoundFile, display_path
+from rag.ingest.discovery import FoundFile
 from rag.ingest.loaders import load
 from rag.text.langdetect import detect_language
+from rag.text.paths import display_path
 from rag.types import Chunk, Document, SkippedFile
 
 if TYPE_CHECKING:

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from rag.index.filters import Filters
+from rag.filters import Filters
 from rag.types import Hit
 
 if TYPE_CHECKING:

@@ -55,9 +55,7 @@ from rag.errors import (
     ModelMismatchError,
     RagError,
 )
-from rag.index.filters import Filters
-from rag.ingest.discovery import display_path
-from rag.ingest.loaders import is_supported
+from rag.filters import Filters
 from rag.serve.jobs import Job, ShuttingDownError, UploadError, Uploads, document_id, safe_filename
 from rag.serve.schemas import (
     AskRequest,
@@ -83,6 +81,7 @@ from rag.serve.schemas import (
     SearchRequest,
     SearchResponse,
 )
+from rag.text.paths import display_path
 from rag.types import Answer, DoneEvent, PassagesEvent, StreamEvent, TokenEvent
 
 if TYPE_CHECKING:
@@ -585,7 +584,7 @@ def create_app(pipeline: RagPipeline, settings: ServerSettings | None = None) ->
         names: list[str] = []
         for f in files:
             name = safe_filename(f.filename or "")
-            if not is_supported(name):
+            if not pipeline.accepts(name):
                 raise UploadError(
                     f"{name!r}: unsupported file type; upload txt, md, html, pdf, docx, csv/tsv, json/jsonl or "
                     "source code"

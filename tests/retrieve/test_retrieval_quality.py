@@ -24,7 +24,7 @@ from rag.evaluation import (
     score_retrieval,
     strip_citations,
 )
-from rag.index.filters import Filters
+from rag.filters import Filters
 from rag.pipeline import RagPipeline
 from rag.text.lexical import fts_query, tokenize
 
