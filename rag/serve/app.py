@@ -77,9 +77,9 @@ from rag.serve.schemas import (
     JobModel,
     ModelCard,
     ModelList,
-    PassageModel,
     SearchRequest,
     SearchResponse,
+    passage_of,
 )
 from rag.text.paths import display_path
 from rag.types import Answer, DoneEvent, PassagesEvent, StreamEvent, TokenEvent
@@ -533,7 +533,7 @@ def create_app(pipeline: RagPipeline, settings: ServerSettings | None = None) ->
         filters = _filters(body.filters)
         hits = await _run(lambda: pipeline.retrieve(body.query, body.k, filters=filters))
         return SearchResponse(
-            query=body.query, passages=[PassageModel.of(h, display_path(h.chunk.source)) for h in hits]
+            query=body.query, passages=[passage_of(h, display_path(h.chunk.source)) for h in hits]
         )
 
     # -- documents ----------------------------------------------------------------------------------------

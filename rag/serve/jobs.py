@@ -19,10 +19,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from rag.errors import RagError
+from rag.types import IngestReport  # at run time: the API's JobModel is derived from Job (rag.serve.schemas)
 
 if TYPE_CHECKING:
     from rag.pipeline import RagPipeline
-    from rag.types import IngestReport
 
 log = logging.getLogger(__name__)
 

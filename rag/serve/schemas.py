@@ -1,6 +1,22 @@
-"""The HTTP API's request and response models (pydantic), and their conversion from the pipeline's dataclasses.
+"""The HTTP API's request and response models (pydantic): what the generated OpenAPI schema documents.
 
-These models are what the generated OpenAPI schema documents; ``rag.serve.app`` uses them for every route.
+Requests are plain pydantic models (they carry the API's limits). Responses that show one of the pipeline's
+dataclasses (``rag.types``: Answer, Citation, Hit and Chunk, IndexInfo, IngestReport, SkippedFile; and the
+upload ``Job``) are derived from it by ``rag.serve.derive.derive``: their fields are the dataclass's fields, with
+the same names and types, and each model states only where the HTTP shape differs. All of those differences:
+
+- ``AskResponse`` (Answer): ``text`` is called ``answer``; the retrieved ``passages`` (as Hits) and the
+  per-sentence ``supported`` are left out.
+- ``PassageModel`` (a Hit with its Chunk flattened into it): the chunk's ``id`` is ``chunk_id``, its
+  ``metadata`` is left out, ``location`` (``Chunk.location()``) is added, and ``source`` is the display path.
+- ``IngestReportModel`` (IngestReport): the ``index`` path is left out.
+- ``JobModel`` (Job): ``status`` is one of queued/running/done/failed; the staged files and the metadata are
+  left out; fields with a default in the dataclass are optional.
+
+``CitationModel``, ``SkippedModel`` and ``InfoResponse`` are their dataclasses unchanged. A nested dataclass
+(an Answer's Citations, an IngestReport's SkippedFiles, a Job's IngestReport) is shown as its derived model.
+``DocumentModel`` is written out: the pipeline's document records live in the index stage, which the server
+does not import. The other models (errors, health, the OpenAI shapes) have no dataclass behind them.
 """
 
 from __future__ import annotations
@@ -9,7 +25,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from rag.types import Answer, Citation, Hit, IndexInfo, IngestReport
+from rag.filters import Filters
+from rag.serve.derive import derive
+from rag.serve.jobs import Job
+from rag.types import Answer, Chunk, Citation, Hit, IndexInfo, IngestReport, SkippedFile
 
 MAX_QUESTION_CHARS = 8_000
 MAX_K = 100
@@ -54,6 +73,11 @@ class FiltersModel(_Strict):
         return self.model_dump(exclude_none=True)
 
 
+def filters_of(model: FiltersModel | None) -> Filters | None:
+    """The pipeline's Filters (checked here, so a bad filter is a 400 before anything runs); None: no filters."""
+    return Filters.from_mapping(model.as_mapping()) if model is not None else None
+
+
 class HistoryTurn(_Strict):
     """One earlier turn of a conversation."""
 
@@ -61,29 +85,12 @@ class HistoryTurn(_Strict):
     answer: str = Field(max_length=4 * MAX_QUESTION_CHARS)
 
 
-class CitationModel(BaseModel):
-    """A numbered passage: ``[number]`` in the answer text refers to it. ``start``/``end``: character span in
-    the source; ``score``: cosine similarity to the question."""
-
-    number: int
-    source: str
-    location: str
-    start: int
-    end: int
-    score: float
-    text: str
-
-    @classmethod
-    def of(cls, c: Citation) -> CitationModel:
-        return cls(
-            number=c.number,
-            source=c.source,
-            location=c.location,
-            start=c.start,
-            end=c.end,
-            score=c.score,
-            text=c.text,
-        )
+CitationModel = derive(
+    "CitationModel",
+    Citation,
+    doc="""A numbered passage: ``[number]`` in the answer text refers to it. ``start``/``end``: character span in
+    the source; ``score``: cosine similarity to the question.""",
+)
 
 
 # -- /ask, /search ------------------------------------------------------------------------------------
@@ -101,37 +108,14 @@ class AskRequest(_Strict):
     history: list[HistoryTurn] | None = Field(default=None, max_length=20)
 
 
-class AskResponse(BaseModel):
-    """The answer, its citations, and how it was checked against the passages (``grounding``: generated,
-    snapped, extractive or refused)."""
-
-    question: str
-    answer: str
-    citations: list[CitationModel]
-    refused: bool
-    language: str
-    grounding: str
-    generator: str
-    standalone_question: str
-    invalid_citations: list[int]
-    unsupported: list[str]
-    timings: dict[str, float]
-
-    @classmethod
-    def of(cls, a: Answer) -> AskResponse:
-        return cls(
-            question=a.question,
-            answer=a.text,
-            citations=[CitationModel.of(c) for c in a.citations],
-            refused=a.refused,
-            language=a.language,
-            grounding=a.grounding,
-            generator=a.generator,
-            standalone_question=a.standalone_question,
-            invalid_citations=list(a.invalid_citations),
-            unsupported=list(a.unsupported),
-            timings=dict(a.timings),
-        )
+AskResponse = derive(
+    "AskResponse",
+    Answer,
+    rename={"text": "answer"},
+    omit={"passages", "supported"},
+    doc="""The answer, its citations, and how it was checked against the passages (``grounding``: generated,
+    snapped, extractive or refused).""",
+)
 
 
 class SearchRequest(_Strict):
@@ -140,45 +124,26 @@ class SearchRequest(_Strict):
     filters: FiltersModel | None = None
 
 
-class PassageModel(BaseModel):
-    """A retrieved passage. ``score`` ranks (fused score in hybrid retrieval); ``similarity`` is the cosine
-    between question and passage; ``start``/``end`` the character span in the source."""
+PassageModel = derive(
+    "PassageModel",
+    Hit,
+    Chunk,
+    omit={"chunk", "metadata"},  # the Hit's chunk is flattened into the passage
+    rename={"id": "chunk_id"},
+    add={"location": str},
+    doc="""A retrieved passage. ``score`` ranks (fused score in hybrid retrieval); ``similarity`` is the cosine
+    between question and passage; ``start``/``end`` the character span in the source.""",
+)
 
-    rank: int
-    chunk_id: int | None
-    source: str
-    location: str
-    start: int
-    end: int
-    start_line: int
-    end_line: int
-    page: int | None
-    score: float
-    similarity: float
-    text: str
 
-    @classmethod
-    def of(cls, hit: Hit, source: str) -> PassageModel:
-        c = hit.chunk
-        return cls(
-            rank=hit.rank,
-            chunk_id=c.id,
-            source=source,
-            location=c.location(),
-            start=c.start,
-            end=c.end,
-            start_line=c.start_line,
-            end_line=c.end_line,
-            page=c.page,
-            score=hit.score,
-            similarity=hit.similarity,
-            text=c.text,
-        )
+def passage_of(hit: Hit, source: str) -> BaseModel:
+    """A Hit as a passage, ``source`` (its display path) in place of the stored path."""
+    return PassageModel.of(hit, hit.chunk, source=source, location=hit.chunk.location())
 
 
 class SearchResponse(BaseModel):
     query: str
-    passages: list[PassageModel]
+    passages: list[PassageModel]  # type: ignore[valid-type]
 
 
 # -- documents and jobs -------------------------------------------------------------------------------
@@ -207,55 +172,18 @@ class DeletedResponse(BaseModel):
     deleted: bool
 
 
-class SkippedModel(BaseModel):
-    path: str
-    reason: str
-
-
-class IngestReportModel(BaseModel):
-    files_seen: int
-    files_added: int
-    files_updated: int
-    files_unchanged: int
-    files_removed: int
-    skipped: list[SkippedModel]
-    chunks_added: int
-    chunks_removed: int
-    chunks_embedded: int
-    seconds: float
-    model: str
-
-    @classmethod
-    def of(cls, r: IngestReport) -> IngestReportModel:
-        return cls(
-            files_seen=r.files_seen,
-            files_added=r.files_added,
-            files_updated=r.files_updated,
-            files_unchanged=r.files_unchanged,
-            files_removed=r.files_removed,
-            skipped=[SkippedModel(path=s.path, reason=s.reason) for s in r.skipped],
-            chunks_added=r.chunks_added,
-            chunks_removed=r.chunks_removed,
-            chunks_embedded=r.chunks_embedded,
-            seconds=r.seconds,
-            model=r.model,
-        )
-
+SkippedModel = derive("SkippedModel", SkippedFile)
+IngestReportModel = derive("IngestReportModel", IngestReport, omit={"index"})
 
 JobStatus = Literal["queued", "running", "done", "failed"]
-
-
-class JobModel(BaseModel):
-    """An upload being ingested in the background. Poll ``GET /jobs/{id}`` until ``status`` is done or failed."""
-
-    id: str
-    status: JobStatus
-    files: list[str]
-    created: float
-    started: float | None = None
-    finished: float | None = None
-    report: IngestReportModel | None = None
-    error: str | None = None
+JobModel = derive(
+    "JobModel",
+    Job,
+    omit={"staged", "metadata"},
+    retype={"status": JobStatus},
+    required=False,
+    doc="An upload being ingested in the background. Poll ``GET /jobs/{id}`` until ``status`` is done or failed.",
+)
 
 
 # -- service ------------------------------------------------------------------------------------------
@@ -272,25 +200,7 @@ class HealthResponse(BaseModel):
     version: str
 
 
-class InfoResponse(BaseModel):
-    path: str
-    format_version: int
-    generation: int
-    embedder: str
-    dimension: int
-    index_type: str
-    documents: int
-    chunks: int
-    vectors: int
-    size_bytes: int
-    chunk_size: int
-    chunk_overlap: int
-    created: str
-    updated: str
-
-    @classmethod
-    def of(cls, info: IndexInfo) -> InfoResponse:
-        return cls(**info.to_dict())
+InfoResponse = derive("InfoResponse", IndexInfo)
 
 
 # -- OpenAI-compatible --------------------------------------------------------------------------------
@@ -352,7 +262,7 @@ class ChatCompletionResponse(BaseModel):
     created: int
     model: str
     choices: list[ChatChoice]
-    citations: list[CitationModel]
+    citations: list[CitationModel]  # type: ignore[valid-type]
     refused: bool
     grounding: str
 
