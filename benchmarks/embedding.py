@@ -17,7 +17,8 @@ import numpy as np
 from _corpus import prechunked, table
 
 from rag.embed import openvino as openvino_backend
-from rag.embed.st import MINILM, SentenceTransformerEmbedder, cpu_has_native_bf16
+from rag.embed.hardware import cpu_has_native_bf16
+from rag.embed.st import MINILM, SentenceTransformerEmbedder
 
 
 def main() -> None:

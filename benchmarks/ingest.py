@@ -7,7 +7,7 @@ The corpus is the first ``--files`` files of Python's documentation sources (0: 
 
 * rag: ``RagPipeline.ingest([folder])`` with ``embedder="minilm"`` (rag's defaults otherwise: precision auto,
   i.e. bf16 on CPUs with native bf16, batch 32); then a re-ingest of the unchanged folder, and the embedder's own
-  throughput on the chunk texts of the built index (``load_embedder("minilm").embed_documents``, model loaded
+  throughput on the chunk texts of the built index (``create_embedder("minilm").embed_documents``, model loaded
   and warmed up first).
 * langchain: files read as text, ``RecursiveCharacterTextSplitter.from_huggingface_tokenizer`` with MiniLM's
   tokenizer, ``HuggingFaceEmbeddings`` (library defaults), ``FAISS.from_documents``, ``save_local``.
@@ -59,7 +59,7 @@ def param_dtype(model: Any) -> str:
 
 def ingest_rag(corpus: Path, out: Path, result: dict[str, Any]) -> None:
     from rag import RagConfig, RagPipeline
-    from rag.embed.st import load_embedder
+    from rag.embed.registry import create_embedder
 
     preload()
     t0 = time.perf_counter()
@@ -83,7 +83,7 @@ def ingest_rag(corpus: Path, out: Path, result: dict[str, Any]) -> None:
     store = pipeline._current().store  # the chunk texts exactly as embedded
     texts = [text for doc in pipeline.documents() for _, text in store.chunk_texts_and_ids(doc)]
     pipeline.close()
-    embedder = load_embedder("minilm")  # the same defaults as the pipeline's
+    embedder = create_embedder("minilm")  # the same defaults as the pipeline's
     embedder.embed_documents(texts[:64])  # loads the model; first-call allocations
     t0 = time.perf_counter()
     embedder.embed_documents(texts)
@@ -239,7 +239,7 @@ def main() -> None:
         return
 
     systems = select_systems(args.systems, SYSTEMS)
-    from rag.embed.st import minilm_path
+    from rag.models.bundled import minilm_path
 
     workdir = (args.workdir or Path(tempfile.mkdtemp(prefix="rag-bench-"))).resolve()
     workdir.mkdir(parents=True, exist_ok=True)

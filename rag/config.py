@@ -1,67 +1,193 @@
-"""One frozen RagConfig: defaults < rag.toml < environment (RAG_*) < explicit arguments."""
+"""One frozen RagConfig, composed of one settings object per stage: defaults < rag.toml < RAG_* < explicit values.
+
+- ``IngestSettings``: how files become chunks and which vector index holds them.
+- ``RetrievalSettings`` (``config.retrieve``): how passages are found and which count as relevant.
+- ``AnswerSettings``: which generator writes the answer and how it is checked.
+- ``ModelSettings``: which embedding model runs, and how (precision, backend, batch, threads).
+
+Every setting keeps the flat name users set today (``chunk_size`` in ``rag.toml``, ``RAG_CHUNK_SIZE``,
+``RagConfig(chunk_size=...)``, ``config.chunk_size``); ``rag.toml`` may also group them in tables named after the
+sections (``[ingest] chunk_size = 300``). Each section is validated once from its own annotations: the type (``int``,
+``float``, ``bool``, ``str``, ``Path``, optional), ``Literal`` choices and ``Annotated`` bounds (``Min``, ``Range``)
+are read from the dataclass itself, so there is no second table of types to keep in step.
+"""
 
 from __future__ import annotations
 
 import dataclasses
 import os
 import tomllib
-from dataclasses import dataclass, fields
+import types
+import typing
+from dataclasses import dataclass, field, fields
+from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, ClassVar, Literal, get_args, get_origin
 
 from rag.errors import ConfigError
 
 DEFAULT_INDEX = Path("indexes") / "default"
-# The choices of the settings below; the embedder, the vector index and the CLI take them from here.
-PRECISIONS = ("auto", "float32", "bfloat16", "float16")
-EMBED_BACKENDS = ("auto", "torch", "openvino")
-INDEX_TYPES = ("auto", "flat", "ivf", "hnsw")
+
+Precision = Literal["auto", "float32", "bfloat16", "float16"]
+EmbedBackend = Literal["auto", "torch", "openvino"]
+IndexType = Literal["auto", "flat", "ivf", "hnsw"]
+RetrievalMode = Literal["hybrid", "dense", "lexical"]
+GroundingMode = Literal["auto", "snap", "check"]
+# The choices of the settings above; the embedder, the vector index and the CLI take them from here.
+PRECISIONS: tuple[str, ...] = get_args(Precision)
+EMBED_BACKENDS: tuple[str, ...] = get_args(EmbedBackend)
+INDEX_TYPES: tuple[str, ...] = get_args(IndexType)
+RETRIEVAL_MODES: tuple[str, ...] = get_args(RetrievalMode)
+GROUNDING_MODES: tuple[str, ...] = get_args(GroundingMode)
 
 
 @dataclass(frozen=True)
-class RagConfig:
-    """Every tunable setting of the pipeline.
+class Range:
+    """A bound on a number setting, read by the validator from ``Annotated[...]``; ``None`` is unbounded."""
 
-    ``embedder``: ``auto`` (MiniLM for mostly-Latin corpora, multilingual E5 when at least
-    ``cjk_doc_share`` of the documents are Chinese/Japanese/Korean), ``minilm``, ``e5-multilingual``,
-    ``hash`` (tests), or any sentence-transformers model folder or hub id.
-    ``chunk_size`` and ``chunk_overlap`` count tokens of the embedder's own tokenizer.
-    ``min_score``: cosine similarity below which a passage counts as not relevant; ``None`` takes
-    the embedder's calibrated default.
-    ``generator``: ``smollm2``, ``extractive``, ``openai`` (with ``base_url``, ``llm_model``, ``request_timeout``,
-    ``max_retries``; the API key comes from $RAG_API_KEY_OPENAI or $OPENAI_API_KEY), or a local model folder.
-    ``grounding``: how answers are checked (``auto``: the backend's own mode; see ``rag.answer.grounding``).
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False  # low itself is not allowed
+    hint: str = ""
+
+    def check(self, name: str, value: float) -> None:
+        too_low = self.low is not None and (value <= self.low if self.low_open else value < self.low)
+        too_high = self.high is not None and value > self.high
+        if too_low or too_high:
+            if self.low is not None and self.high is not None:
+                want = f"between {self.low:g} and {self.high:g}"
+            elif self.low is not None:
+                want = f"{'>' if self.low_open else '>='} {self.low:g}"
+            else:
+                want = f"<= {self.high:g}"
+            raise ConfigError(f"{name}={value!r} must be {want}{self.hint}")
+
+
+def Min(low: float, hint: str = "") -> Range:  # reads as a type annotation: Annotated[int, Min(1)]
+    return Range(low=low, hint=hint)
+
+
+Positive = Range(low=0, low_open=True)
+
+
+@dataclass(frozen=True)
+class IngestSettings:
+    """``chunk_size`` and ``chunk_overlap`` count tokens of the embedder's own tokenizer. ``index_type``: None keeps
+    what the index has (auto for a new one). ``cjk_doc_share``: share of CJK documents from which ``embedder=auto``
+    picks the multilingual E5."""
+
+    chunk_size: Annotated[int, Min(16, "; use at least 16 tokens")] = 200
+    chunk_overlap: Annotated[int, Min(0)] = 30
+    max_file_mb: Annotated[float, Positive] = 50.0
+    cjk_doc_share: Annotated[float, Range(0, 1)] = 0.25
+    index_type: IndexType | None = None
+
+    def __post_init__(self) -> None:
+        if self.chunk_overlap >= self.chunk_size:
+            raise ConfigError(
+                f"chunk_overlap={self.chunk_overlap} must be >= 0 and smaller than chunk_size={self.chunk_size}"
+            )
+
+
+@dataclass(frozen=True)
+class RetrievalSettings:
+    """``retrieval``: hybrid (dense + BM25, fused by RRF), dense or lexical. ``min_score``: cosine under which a
+    passage is not relevant (None: the embedder's calibrated default). ``rerank``: a cross-encoder folder or hub id."""
+
+    top_k: Annotated[int, Min(1)] = 4
+    retrieval: RetrievalMode = "hybrid"
+    rrf_k: Annotated[int, Min(1)] = 60
+    dense_weight: Annotated[float, Min(0)] = 1.0
+    lexical_weight: Annotated[float, Min(0)] = 1.0
+    min_score: float | None = None
+    rerank: str | None = None
+    rerank_candidates: Annotated[int, Min(1)] = 20
+
+
+@dataclass(frozen=True)
+class AnswerSettings:
+    """``generator``: a registered backend (``smollm2``, ``gemma3``, ``extractive``, ``openai``), a local model
+    folder, or ``module:Class``. ``openai`` uses ``base_url``, ``llm_model``, ``request_timeout`` and
+    ``max_retries`` (the API key comes from $RAG_API_KEY_OPENAI or $OPENAI_API_KEY). ``grounding``: how answers are
+    checked (auto: the backend's own mode). ``max_new_tokens``/``context_tokens`` 0: the backend's default."""
+
+    generator: str = "smollm2"
+    max_new_tokens: Annotated[int, Min(0, " (0: the backend's default)")] = 0
+    temperature: Annotated[float, Min(0)] = 0.0
+    grounding: GroundingMode = "auto"
+    context_tokens: Annotated[int, Min(0, " (0: the model's window)")] = 0
+    base_url: str = ""
+    llm_model: str = ""
+    request_timeout: Annotated[float, Range(0, low_open=True, hint=" (seconds)")] = 60.0
+    max_retries: Annotated[int, Min(0)] = 2
+
+
+@dataclass(frozen=True)
+class ModelSettings:
+    """``embedder``: auto (MiniLM for mostly-Latin corpora, multilingual E5 for CJK ones), ``minilm``,
+    ``e5-multilingual``, a sentence-transformers folder or hub id, or ``module:Class``. ``precision``/
+    ``embed_backend`` auto: bf16 and OpenVINO on CPUs with native bf16, fp16 on CUDA, else fp32 torch.
+    ``threads`` 0: all cores (set once, when the first model loads)."""
+
+    embedder: str = "auto"
+    precision: Precision = "auto"
+    embed_backend: EmbedBackend = "auto"
+    batch_size: Annotated[int, Min(1)] = 32
+    threads: Annotated[int, Min(0)] = 0
+
+
+SECTIONS: dict[str, type] = {
+    "ingest": IngestSettings,
+    "retrieve": RetrievalSettings,
+    "answer": AnswerSettings,
+    "models": ModelSettings,
+}
+
+
+@dataclass(frozen=True, init=False)
+class RagConfig:
+    """Every setting of the pipeline: ``index`` and ``quiet``, and one settings object per stage.
+
+    ``RagConfig(index=..., chunk_size=300, generator="extractive")`` takes the flat names and puts each in its
+    section; ``RagConfig(ingest=IngestSettings(...))`` takes whole sections. Reading ``config.chunk_size`` still
+    works (the section's value), but stages read their own section (``config.ingest.chunk_size``).
     """
 
     index: Path = DEFAULT_INDEX
-    embedder: str = "auto"
-    chunk_size: int = 200
-    chunk_overlap: int = 30
-    top_k: int = 4
-    retrieval: str = "hybrid"  # hybrid | dense | lexical
-    rrf_k: int = 60
-    dense_weight: float = 1.0
-    lexical_weight: float = 1.0
-    min_score: float | None = None
-    rerank: str | None = None  # cross-encoder folder or hub id; None: no reranking
-    rerank_candidates: int = 20
-    generator: str = "smollm2"  # smollm2 | extractive | openai | echo (tests) | any local folder of a causal LM
-    max_new_tokens: int = 0  # 0: the backend's default (64 for local models, 512 for openai)
-    temperature: float = 0.0
-    grounding: str = "auto"  # auto (the backend's own) | snap | check; see rag.answer.grounding
-    context_tokens: int = 0  # prompt + answer budget in tokens; 0: the model's window (local) or 8192 (openai)
-    base_url: str = ""  # openai: the server's OpenAI-compatible root, e.g. http://localhost:11434/v1
-    llm_model: str = ""  # openai: the model name the server knows
-    request_timeout: float = 60.0  # openai: seconds per HTTP request
-    max_retries: int = 2  # openai: retries on 429, 5xx and connection errors, with exponential backoff
-    batch_size: int = 32  # passages per embedding-model call (tuned by benchmarks/embedding.py)
-    embed_backend: str = "auto"  # auto (OpenVINO on CPUs with native bf16 if installed, else torch) | torch | openvino
-    index_type: str | None = None  # auto | flat | ivf | hnsw; None: what the index has (auto for a new one)
-    precision: str = "auto"  # auto (bf16 on CPUs with native bf16, fp16 on CUDA, else fp32) | float32 | bfloat16
-    max_file_mb: float = 50.0
-    cjk_doc_share: float = 0.25
-    threads: int = 0  # 0: all cores
     quiet: bool = False
+    ingest: IngestSettings = field(default_factory=IngestSettings)
+    retrieve: RetrievalSettings = field(default_factory=RetrievalSettings)
+    answer: AnswerSettings = field(default_factory=AnswerSettings)
+    models: ModelSettings = field(default_factory=ModelSettings)
+
+    TOP: ClassVar[tuple[str, ...]] = ("index", "quiet")
+
+    def __init__(
+        self,
+        index: str | os.PathLike[str] = DEFAULT_INDEX,
+        quiet: bool = False,
+        *,
+        ingest: IngestSettings | None = None,
+        retrieve: RetrievalSettings | None = None,
+        answer: AnswerSettings | None = None,
+        models: ModelSettings | None = None,
+        **flat: Any,
+    ) -> None:
+        given = {"ingest": ingest, "retrieve": retrieve, "answer": answer, "models": models}
+        unknown = sorted(set(flat) - set(_owner()))
+        if unknown:
+            raise ConfigError(_unknown(unknown))
+        top = _validated(type(self), {"index": index, "quiet": quiet}, names=self.TOP)
+        object.__setattr__(self, "index", top["index"])
+        object.__setattr__(self, "quiet", top["quiet"])
+        for section, cls in SECTIONS.items():
+            mine = {k: v for k, v in flat.items() if _owner()[k] == section}
+            base = given[section]
+            if base is None:
+                value = cls(**_validated(cls, mine))
+            else:
+                value = dataclasses.replace(base, **_validated(cls, mine)) if mine else base
+            object.__setattr__(self, section, value)
 
     @classmethod
     def load(cls, toml_path: str | os.PathLike[str] | None = None, **overrides: Any) -> RagConfig:
@@ -76,110 +202,134 @@ class RagConfig:
                 data = tomllib.loads(path.read_text(encoding="utf-8"))
             except (OSError, tomllib.TOMLDecodeError) as exc:
                 raise ConfigError(f"cannot read config file {path}: {exc}; fix or remove it") from exc
-            values.update(data.get("rag", data))
+            values.update(_flatten(data.get("rag", data), path))
         elif toml_path is not None:
             raise ConfigError(f"config file {path} does not exist")
-        known = {f.name for f in fields(cls)}
-        for name in known:
+        for name in cls.setting_names():
             env = os.environ.get(f"RAG_{name.upper()}")
             if env is not None and env != "":
                 values[name] = env
         values.update({k: v for k, v in overrides.items() if v is not None})
-        unknown = sorted(set(values) - known)
+        unknown = sorted(set(values) - cls.setting_names())
         if unknown:
-            raise ConfigError(f"unknown setting(s) {', '.join(unknown)}; known settings: {', '.join(sorted(known))}")
-        return cls(**{k: _coerce(k, v) for k, v in values.items()})
+            raise ConfigError(_unknown(unknown))
+        return cls(**values)
 
     @classmethod
     def setting_names(cls) -> frozenset[str]:
         """The names a user sets (rag.toml keys, RAG_* variables without the prefix, ``load`` overrides)."""
-        return frozenset(f.name for f in fields(cls))
+        return frozenset(_owner())
 
     def replace(self, **changes: Any) -> RagConfig:
-        return dataclasses.replace(self, **{k: _coerce(k, v) for k, v in changes.items()})
+        """A copy with some settings changed (flat names, or whole sections)."""
+        current: dict[str, Any] = {"index": self.index, "quiet": self.quiet}
+        current.update({s: getattr(self, s) for s in SECTIONS})
+        for name, value in changes.items():
+            if name in SECTIONS or name in self.TOP:
+                current[name] = value
+        flat = {k: v for k, v in changes.items() if k not in SECTIONS and k not in self.TOP}
+        return RagConfig(**current, **flat)
 
-    def __post_init__(self) -> None:
-        if self.chunk_size < 16:
-            raise ConfigError(f"chunk_size={self.chunk_size} is too small; use at least 16 tokens")
-        if not 0 <= self.chunk_overlap < self.chunk_size:
-            raise ConfigError(
-                f"chunk_overlap={self.chunk_overlap} must be >= 0 and smaller than chunk_size={self.chunk_size}"
-            )
-        if self.top_k < 1:
-            raise ConfigError(f"top_k={self.top_k} must be at least 1")
-        if self.retrieval not in ("hybrid", "dense", "lexical"):
-            raise ConfigError(f"retrieval={self.retrieval!r}; choose hybrid, dense or lexical")
-        if self.batch_size < 1:
-            raise ConfigError(f"batch_size={self.batch_size} must be at least 1")
-        if self.index_type is not None and self.index_type not in INDEX_TYPES:
-            raise ConfigError(f"index_type={self.index_type!r}; choose {', '.join(INDEX_TYPES)}")
-        if self.embed_backend not in EMBED_BACKENDS:
-            raise ConfigError(f"embed_backend={self.embed_backend!r}; choose {', '.join(EMBED_BACKENDS)}")
-        if self.precision not in PRECISIONS:
-            raise ConfigError(f"precision={self.precision!r}; choose {', '.join(PRECISIONS)}")
-        if self.max_file_mb <= 0:
-            raise ConfigError(f"max_file_mb={self.max_file_mb} must be positive")
-        if self.grounding not in ("auto", "snap", "check"):
-            raise ConfigError(f"grounding={self.grounding!r}; choose auto, snap or check")
-        if self.max_new_tokens < 0 or self.context_tokens < 0:
-            raise ConfigError(
-                f"max_new_tokens={self.max_new_tokens} and context_tokens={self.context_tokens} must be >= 0 "
-                "(0: the backend's default)"
-            )
-        if self.request_timeout <= 0:
-            raise ConfigError(f"request_timeout={self.request_timeout} must be positive (seconds)")
-        if self.max_retries < 0:
-            raise ConfigError(f"max_retries={self.max_retries} must be >= 0")
+    def __getattr__(self, name: str) -> Any:
+        # Only called for names that are not attributes: the flat setting names of the sections.
+        section = _owner().get(name)
+        if section is None or section in self.TOP:
+            raise AttributeError(f"RagConfig has no setting {name!r}")
+        return getattr(object.__getattribute__(self, section), name)
 
 
-_TYPES: dict[str, type] = {
-    "index": Path,
-    "embedder": str,
-    "chunk_size": int,
-    "chunk_overlap": int,
-    "top_k": int,
-    "retrieval": str,
-    "rrf_k": int,
-    "dense_weight": float,
-    "lexical_weight": float,
-    "min_score": float,
-    "rerank": str,
-    "rerank_candidates": int,
-    "generator": str,
-    "max_new_tokens": int,
-    "temperature": float,
-    "grounding": str,
-    "context_tokens": int,
-    "base_url": str,
-    "llm_model": str,
-    "request_timeout": float,
-    "max_retries": int,
-    "batch_size": int,
-    "precision": str,
-    "index_type": str,
-    "embed_backend": str,
-    "max_file_mb": float,
-    "cjk_doc_share": float,
-    "threads": int,
-    "quiet": bool,
-}
+@cache
+def _owner() -> dict[str, str]:
+    """Flat setting name -> the section that holds it (``index``/``quiet`` map to themselves)."""
+    owner = {name: name for name in RagConfig.TOP}
+    for section, cls in SECTIONS.items():
+        for f in fields(cls):
+            if f.name in owner:
+                raise AssertionError(f"setting {f.name} is defined twice")
+            owner[f.name] = section
+    return owner
 
 
-def _coerce(name: str, value: Any) -> Any:
-    kind = _TYPES.get(name)
-    if kind is None or value is None or (isinstance(value, kind) and not (kind is int and isinstance(value, bool))):
-        return value
-    try:
-        if kind is bool:
-            if isinstance(value, str):
-                if value.lower() in ("1", "true", "yes", "on"):
-                    return True
-                if value.lower() in ("0", "false", "no", "off"):
-                    return False
-                raise ValueError(value)
+def _unknown(names: list[str]) -> str:
+    return f"unknown setting(s) {', '.join(names)}; known settings: {', '.join(sorted(_owner()))}"
+
+
+def _flatten(data: dict[str, Any], path: Path) -> dict[str, Any]:
+    """rag.toml keys: flat names, or tables named after a section (``[ingest] chunk_size = 300``)."""
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        if key in SECTIONS and isinstance(value, dict):
+            known = {f.name for f in fields(SECTIONS[key])}
+            stray = sorted(set(value) - known)
+            if stray:
+                raise ConfigError(f"{path}: [{key}] has unknown setting(s) {', '.join(stray)}; known: {sorted(known)}")
+            out.update(value)
+        else:
+            out[key] = value
+    return out
+
+
+@cache
+def _hints(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls, include_extras=True)
+
+
+def _validated(cls: type, values: dict[str, Any], names: tuple[str, ...] | None = None) -> dict[str, Any]:
+    """``values`` coerced and checked against the annotations of ``cls`` (strings from the environment become
+    numbers, booleans and paths; choices and bounds are enforced)."""
+    hints = _hints(cls)
+    return {k: _coerce(k, v, hints[k]) for k, v in values.items() if names is None or k in names}
+
+
+def _coerce(name: str, value: Any, hint: Any) -> Any:
+    bounds: list[Range] = []
+    if get_origin(hint) is Annotated:
+        hint, *extra = get_args(hint)
+        bounds = [b for b in extra if isinstance(b, Range)]
+    args = get_args(hint)
+    if get_origin(hint) in (typing.Union, types.UnionType) and type(None) in args:
+        if value is None:
+            return None
+        (hint,) = [a for a in args if a is not type(None)]
+    if get_origin(hint) is Literal:
+        choices = get_args(hint)
+        text = str(value).strip().lower() if isinstance(value, str) else value
+        if text not in choices:
+            raise ConfigError(f"{name}={value!r}; choose {', '.join(map(str, choices))}")
+        return text
+    value = _convert(name, value, hint)
+    for bound in bounds:
+        bound.check(name, value)
+    return value
+
+
+def _convert(name: str, value: Any, kind: Any) -> Any:
+    if kind is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.strip().lower() in ("1", "true", "yes", "on"):
+            return True
+        if isinstance(value, str) and value.strip().lower() in ("0", "false", "no", "off"):
+            return False
+        if isinstance(value, int) and value in (0, 1):
             return bool(value)
-        if kind is Path:
-            return Path(os.path.expanduser(str(value)))
-        return kind(value)
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(f"setting {name}={value!r} is not a valid {kind.__name__}") from exc
+        raise ConfigError(f"setting {name}={value!r} is not a valid bool (true/false)")
+    if kind is Path:
+        if not isinstance(value, str | os.PathLike):
+            raise ConfigError(f"setting {name}={value!r} is not a valid path")
+        return Path(os.path.expanduser(str(value)))
+    if kind in (int, float):
+        if isinstance(value, bool):
+            raise ConfigError(f"setting {name}={value!r} is not a valid {kind.__name__}")
+        try:
+            number = kind(value)
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"setting {name}={value!r} is not a valid {kind.__name__}") from exc
+        if kind is int and isinstance(value, float) and value != number:
+            raise ConfigError(f"setting {name}={value!r} is not a valid int")
+        return number
+    if kind is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"setting {name}={value!r} is not a valid str")
+        return value
+    raise AssertionError(f"setting {name}: unsupported annotation {kind!r}")

@@ -37,3 +37,7 @@ class ModelLoadError(RagError):
 
 class GeneratorError(RagError):
     """The answer generator failed: an HTTP backend refused or timed out, or returned something unreadable."""
+
+
+class SettingMismatchError(ConfigError):
+    """A setting that shapes stored data (chunk size, overlap) differs from the one the index was built with."""

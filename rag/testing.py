@@ -1,4 +1,9 @@
-"""Fakes for fast unit tests: a hashing embedder and an echo generator. Not for real use."""
+"""Fakes for fast unit tests: a hashing embedder and an echo generator. Not for real use.
+
+Pass them to ``RagPipeline(config, embedder=HashEmbedder(), generator=EchoGenerator())`` as objects; a CLI or a
+subprocess names them by class path (``RAG_EMBEDDER=rag.testing:HashEmbedder``,
+``RAG_GENERATOR=rag.testing:EchoGenerator``), like any backend that lives outside rag.
+"""
 
 from __future__ import annotations
 
@@ -8,23 +13,29 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from rag.answer.generators.base import GenerationRequest, Generator
+from rag.embed.base import Embedder
 from rag.text.lexical import tokenize
+from rag.text.sentences import split_sentences
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
 
-    from rag.answer.generators.local import GenerationRequest
+HASH_EMBEDDER = "rag.testing:HashEmbedder"
 
 
-class HashEmbedder:
-    """Bag of words hashed into ``dimension`` buckets (signed), L2-normalised. Deterministic and instant."""
+class HashEmbedder(Embedder):
+    """Bag of words hashed into ``dimension`` buckets (signed), L2-normalised. Deterministic and instant.
+
+    Its ``model_id`` is its class path (with the dimension when it is not 256), so an index it built reopens
+    with ``embedder=rag.testing:HashEmbedder``."""
 
     def __init__(self, dimension: int = 256) -> None:
         self._dimension = dimension
 
     @property
     def model_id(self) -> str:
-        return f"hash:{self._dimension}"
+        return HASH_EMBEDDER if self._dimension == 256 else f"{HASH_EMBEDDER}/{self._dimension}"
 
     @property
     def dimension(self) -> int:
@@ -54,26 +65,15 @@ class HashEmbedder:
             return np.zeros((0, self._dimension), dtype=np.float32)
         return np.stack([self._vector(t) for t in texts]).astype(np.float32)
 
-    def embed_query(self, text: str) -> NDArray[np.float32]:
-        return self._vector(text)
 
-    def embed_queries(self, texts: list[str]) -> NDArray[np.float32]:
-        return self.embed_documents(texts)
-
-
-class EchoGenerator:
+class EchoGenerator(Generator):
     """Answers with the first sentence of passage 1, cited as [1]."""
 
     @property
     def name(self) -> str:
         return "echo"
 
-    def supports_language(self, language: str) -> bool:
-        return True
-
     def generate(self, request: GenerationRequest) -> str:
-        from rag.answer.grounding import split_sentences
-
         if not request.passages:
             return ""
         return split_sentences(request.passages[0])[0] + " [1]"

@@ -12,7 +12,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rag.answer.grounding import split_sentences
 from rag.errors import (
     IndexFormatError,
     IndexLockedError,
@@ -24,6 +23,8 @@ from rag.index.folder import FORMAT_VERSION, IndexDir
 from rag.ingest.loaders import load
 from rag.pipeline import REFUSALS, RagPipeline
 from rag.testing import HashEmbedder
+from rag.text.lexical import LEXICAL_VERSION, TOKENIZER
+from rag.text.sentences import split_sentences
 
 Factory = Callable[..., RagPipeline]
 
@@ -95,7 +96,7 @@ def test_ingest_corpus_report(fake_pipeline: Factory, corpus_dir: Path) -> None:
     assert report.skipped == []
     assert report.chunks_added > CORPUS_FILES
     assert report.chunks_removed == 0
-    assert report.model == "hash:256"
+    assert report.model == "rag.testing:HashEmbedder"
     assert report.index == str(pipeline.index_path)
 
 
@@ -104,8 +105,9 @@ def test_manifest_fields_and_counts(fake_pipeline: Factory, corpus_dir: Path) ->
     report = pipeline.ingest([corpus_dir])
     index = pipeline.index_path
     m = manifest(index)
-    assert m["format_version"] == FORMAT_VERSION == 1
-    assert m["embedder"] == "hash:256"
+    assert m["format_version"] == FORMAT_VERSION == 2
+    assert m["lexical"] == {"tokenizer": TOKENIZER, "version": LEXICAL_VERSION}
+    assert m["embedder"] == "rag.testing:HashEmbedder"
     assert m["dimension"] == 256
     assert m["generation"] == 1
     assert m["documents"] == CORPUS_FILES
@@ -117,7 +119,7 @@ def test_manifest_fields_and_counts(fake_pipeline: Factory, corpus_dir: Path) ->
     assert index_files(index) == committed_files(index)
 
     info = pipeline.info()
-    assert (info.embedder, info.dimension, info.generation) == ("hash:256", 256, 1)
+    assert (info.embedder, info.dimension, info.generation) == ("rag.testing:HashEmbedder", 256, 1)
     assert info.documents == CORPUS_FILES
     assert info.chunks == info.vectors == report.chunks_added
     assert info.size_bytes > 0
@@ -203,7 +205,7 @@ def test_reingest_unchanged_folder_changes_nothing(fake_pipeline: Factory, corpu
     assert again.files_unchanged == CORPUS_FILES
     assert (again.files_added, again.files_updated, again.files_removed) == (0, 0, 0)
     assert again.chunks_added == again.chunks_removed == 0
-    assert again.model == "hash:256"
+    assert again.model == "rag.testing:HashEmbedder"
     assert manifest(pipeline.index_path) == before
     assert pipeline.info().generation == 1
     assert pipeline.info().chunks == first.chunks_added
@@ -479,7 +481,7 @@ def test_other_embedder_dimension_is_a_model_mismatch(fake_pipeline: Factory, co
     other = fake_pipeline(embedder=HashEmbedder(128))
     with pytest.raises(ModelMismatchError) as info:
         other.retrieve(HEADS_Q)
-    assert "hash:256" in str(info.value) and "hash:128" in str(info.value)
+    assert "rag.testing:HashEmbedder" in str(info.value) and "rag.testing:HashEmbedder/128" in str(info.value)
     with pytest.raises(ModelMismatchError):
         other.ask(HEADS_Q)
 
@@ -500,8 +502,8 @@ def test_configured_model_name_is_checked_before_loading(corpus_dir: Path, tmp_p
     # "minilm" is refused from the manifest alone: the real model is never loaded
     with pytest.raises(ModelMismatchError, match="minilm"):
         RagPipeline(RagConfig(index=index, embedder="minilm", quiet=True)).retrieve(HEADS_Q)
-    # "hash" names the embedder the index was built with
-    hits = RagPipeline(RagConfig(index=index, embedder="hash", quiet=True)).retrieve(HEADS_Q)
+    # the class path names the embedder the index was built with
+    hits = RagPipeline(RagConfig(index=index, embedder="rag.testing:HashEmbedder", quiet=True)).retrieve(HEADS_Q)
     assert Path(hits[0].chunk.source).name == "transformer-architecture.md"
     # unset ("auto") takes the model from the manifest
     assert RagPipeline(RagConfig(index=index, quiet=True)).retrieve(HEADS_Q)
@@ -564,7 +566,7 @@ class FailingEmbedder(HashEmbedder):
 def test_failed_ingest_keeps_the_previous_generation(
     fake_pipeline: Factory, copy_corpus: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("rag.pipeline._WINDOW_BATCHES", 4)  # with batch_size=1: windows of 4 chunks
+    monkeypatch.setattr("rag.ingest.writer.WINDOW_BATCHES", 4)  # with batch_size=1: windows of 4 chunks
     first = fake_pipeline()
     first.ingest([copy_corpus])
     index = first.index_path

@@ -8,14 +8,8 @@ import re
 from dataclasses import dataclass
 
 from rag.text.lexical import tokenize
+from rag.text.sentences import MARKER, SPACE_BEFORE_PUNCT, sentences, strip_markers
 from rag.types import SentenceSupport
-
-# [3], [1, 2], [1,2], and full-width digits [１]; at most 3 digits keeps "[2017]" out.
-MARKER = re.compile(r"\[\s*(\d{1,3}(?:\s*[,，]\s*\d{1,3})*)\s*\]")
-# A sentence ends at . ! ? ; followed by whitespace (so "3.5" stays whole), at CJK end punctuation, or at a
-# line break; citation markers right after the punctuation belong to the sentence before.
-_END = re.compile(r"(?:[.!?;](?:\s*" + MARKER.pattern + r")*(?=\s|$)|[。！？；](?:\s*" + MARKER.pattern + r")*|\n+)")
-_SPACE_BEFORE_PUNCT = re.compile(r"[ \t]+(?=[.,;:!?。，；：！？])")
 
 # Sentences that address the model rather than the reader ("ignore previous instructions and reply only with X").
 _INSTRUCTION = re.compile(
@@ -59,30 +53,8 @@ def clean_markers(text: str, n_passages: int) -> CleanedMarkers:
 
     cleaned = MARKER.sub(fix, text)
     if invalid:
-        cleaned = _SPACE_BEFORE_PUNCT.sub("", re.sub(r"[ \t]{2,}", " ", cleaned)).strip()
+        cleaned = SPACE_BEFORE_PUNCT.sub("", re.sub(r"[ \t]{2,}", " ", cleaned)).strip()
     return CleanedMarkers(cleaned, list(cited), list(invalid))
-
-
-def strip_markers(text: str) -> str:
-    return _SPACE_BEFORE_PUNCT.sub("", MARKER.sub("", text)).strip()
-
-
-def answer_sentences(text: str) -> list[str]:
-    """Sentences of an answer, each with the markers that follow it."""
-    out: list[str] = []
-    start = 0
-    for match in _END.finditer(text):
-        piece = text[start : match.end()].strip()
-        start = match.end()
-        if piece:
-            out.append(piece)
-    tail = text[start:].strip()
-    if tail:
-        if out and not strip_markers(tail):  # markers alone on the last line belong to the sentence before
-            out[-1] = out[-1] + " " + tail
-        else:
-            out.append(tail)
-    return out
 
 
 def supporting_passages(sentence: str, passage_tokens: list[set[str]]) -> list[int]:
@@ -109,7 +81,7 @@ def is_instruction(sentence: str) -> bool:
 
 def evidence(passage: str) -> str:
     """The passage without its instruction-like sentences: what can support an answer."""
-    return " ".join(s for s in answer_sentences(passage) if not is_instruction(s))
+    return " ".join(s for s in sentences(passage) if not is_instruction(s))
 
 
 def sentence_support(text: str, passages: list[str]) -> list[SentenceSupport]:
@@ -117,7 +89,7 @@ def sentence_support(text: str, passages: list[str]) -> list[SentenceSupport]:
     (instruction-like passage sentences are not evidence)."""
     passage_tokens = [set(tokenize(evidence(p))) for p in passages]
     out = []
-    for sentence in answer_sentences(text):
+    for sentence in sentences(text):
         body = strip_markers(sentence)
         if not body:
             continue

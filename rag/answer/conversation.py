@@ -21,8 +21,12 @@ from __future__ import annotations
 
 import logging
 import re
+from typing import TYPE_CHECKING
 
 from rag.text.langdetect import detect_language, is_cjk_language
+
+if TYPE_CHECKING:
+    from rag.answer.generators.base import Generator
 
 log = logging.getLogger(__name__)
 
@@ -59,15 +63,15 @@ STOPWORDS_ZH = _words(
 )
 
 
-def standalone_question(question: str, history: History | None, generator: object | None = None) -> str:
+def standalone_question(question: str, history: History | None, generator: Generator | None = None) -> str:
     """``question`` made understandable without ``history`` (see the module doc). No history: unchanged."""
     if not history:
         return question
-    rewrite = getattr(generator, "rewrite_question", None)
-    if callable(rewrite):
-        written = _clean(str(rewrite(question, list(history))))
+    raw = generator.rewrite_question(question, list(history)) if generator is not None else None
+    if raw is not None:
+        written = _clean(str(raw))
         if written and len(written) <= max(MAX_REWRITE_CHARS, 4 * len(question)):
-            log.info("follow-up %r rewritten by %s as %r", question, getattr(generator, "name", "?"), written)
+            log.info("follow-up %r rewritten by %s as %r", question, generator.name if generator else "?", written)
             return written
         log.warning("the generator's rewrite of %r was unusable (%r); rewriting deterministically", question, written)
     return rewrite_follow_up(question, [user for user, _ in history])

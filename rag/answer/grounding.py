@@ -31,12 +31,11 @@ from dataclasses import dataclass
 
 from rag.answer.citations import clean_markers, is_instruction, sentence_support, strip_markers
 from rag.text.lexical import tokenize
+from rag.text.sentences import MARKUP, split_sentences
 from rag.types import SentenceSupport
 
-_SENTENCE_END = re.compile(r"(?<=[。！？；!?])|(?<=[.;])\s+|\n+")
 _MARKER = re.compile(r"\[(\d{1,3})\]")
 _PREFIX = re.compile(r"^\s*(answer|short answer|回答|答案|简短回答)\s*[:：]\s*", re.IGNORECASE)
-_MARKUP = re.compile(r"^\s*(#+|[-*>]|\d+[.)])\s+")
 _COMPLETE = re.compile(r"[.!?。！？；;\"”』」)）]$")
 
 KEEP = 0.9  # share of the answer's tokens found in one passage to keep the model's own words
@@ -53,16 +52,6 @@ class Grounded:
     cited: list[int]  # 1-based passage numbers, in order of first citation
     method: str  # "generated" | "snapped" | "extractive"
     dropped_markers: list[int]
-
-
-def split_sentences(text: str) -> list[str]:
-    """Sentences and lines of ``text``, with list/heading markup removed."""
-    out = []
-    for piece in _SENTENCE_END.split(text):
-        piece = _MARKUP.sub("", piece.strip()).strip() if piece else ""
-        if piece:
-            out.append(piece)
-    return out
 
 
 def _coverage(tokens: list[str], against: set[str]) -> float:
@@ -84,7 +73,7 @@ def ground(raw: str, question: str, passages: list[str]) -> Grounded:
     markers = [int(m) for m in _MARKER.findall(line)]
     valid = [m for m in markers if 1 <= m <= len(passages)]
     dropped = [m for m in markers if m not in valid]
-    body = _MARKUP.sub("", _MARKER.sub("", line).strip()).strip()
+    body = MARKUP.sub("", _MARKER.sub("", line).strip()).strip()
     tokens = tokenize(body)
     sentences = _sentences(passages)
     relevance = _Relevance(tokenize(question), sentences)

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from rag.answer.citations import sentence_support
-from rag.answer.generators.local import GenerationRequest, Generator
+from rag.answer.generators.base import GenerationRequest, Generator
+from rag.answer.generators.registry import grounding_mode
 from rag.answer.grounding import check, ground
 from rag.text.paths import display_path
 from rag.types import Answer, Citation, DoneEvent, Hit, PassagesEvent, StreamEvent, TokenEvent
@@ -43,6 +44,49 @@ class Turn:
     mode: str  # snap | check
     started: float
     retrieve_s: float
+
+
+def plan(
+    question: str,
+    standalone: str,
+    language: str,
+    hits: list[Hit],
+    threshold: float,
+    generator: Callable[[], Generator],
+    *,
+    grounding: str,
+    max_new_tokens: int,
+    started: float,
+) -> Turn:
+    """Keep the hits at or above ``threshold`` and prepare the generator's request once (passages fitted to its
+    context); the generator is only loaded when something relevant was found."""
+    relevant = [h for h in hits if h.similarity >= threshold]
+    model: Generator | None = None
+    request: GenerationRequest | None = None
+    mode = "snap"
+    if relevant:
+        model = generator()
+        mode = grounding_mode(model, grounding)
+        if model.supports_language(language):
+            asked = GenerationRequest(standalone, [h.chunk.text for h in relevant], language, max_new_tokens)
+            request = model.prepare(asked)
+            if request.passages:
+                relevant = relevant[: len(request.passages)]
+            else:  # even the question alone fills the context: answer extractively
+                log.warning("the question leaves no room for passages in %s's context", model.name)
+                request = None
+    return Turn(
+        question=question,
+        standalone=standalone,
+        language=language,
+        hits=hits,
+        passages=relevant,
+        generator=model,
+        request=request,
+        mode=mode,
+        started=started,
+        retrieve_s=time.perf_counter() - started,
+    )
 
 
 def citation(number: int, hit: Hit) -> Citation:
@@ -97,9 +141,10 @@ def finish(turn: Turn, raw: str, generate_s: float) -> Answer:
             checked.invalid_citations,
             checked.unsupported,
         )
-        if method == "generated" and getattr(turn.generator, "extractive", False):
+        extractive = turn.generator is not None and turn.generator.extractive
+        if method == "generated" and extractive:
             method = "extractive"
-        if method == "extractive" and raw.strip() and not getattr(turn.generator, "extractive", False):
+        if method == "extractive" and raw.strip() and not extractive:
             log.warning("the answer of %s is not grounded in the passages; answering extractively instead", name)
     else:
         grounded = ground(raw, turn.standalone, texts)

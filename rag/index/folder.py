@@ -32,7 +32,10 @@ from rag.index.vectors import VectorIndex
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 1
+# 2: the manifest records the lexical tokenizer ("lexical": {tokenizer, version}). Format 1 manifests are read as
+# format 2 with lexical version 1 (the tokenizer they were made with); their next commit writes format 2.
+FORMAT_VERSION = 2
+READABLE_VERSIONS = (1, 2)
 MANIFEST = "manifest.json"
 LOCK = "write.lock"
 
@@ -62,6 +65,15 @@ def library_versions() -> dict[str, str]:
         with contextlib.suppress(PackageNotFoundError):
             out[name] = version(name)
     out["sqlite"] = sqlite3.sqlite_version
+    return out
+
+
+def migrate_v1(manifest: dict[str, Any]) -> dict[str, Any]:
+    """A format 1 manifest as format 2 (in memory; written at the next commit)."""
+    out = dict(manifest)
+    out.setdefault("lexical", {"tokenizer": "jieba-search+lower/fts5-porter", "version": 1})
+    out["format_version"] = FORMAT_VERSION
+    out["migrated_from"] = 1
     return out
 
 
@@ -102,12 +114,9 @@ class IndexDir:
         except (OSError, json.JSONDecodeError) as exc:
             raise IndexFormatError(f"cannot read {self.manifest_path}: {exc}; the index is damaged") from exc
         version = manifest.get("format_version")
-        if isinstance(version, int) and version < FORMAT_VERSION:  # pragma: no cover - no older format yet
-            raise IndexFormatError(
-                f"index {self.path} has the old format version {version}; rebuild it: delete {self.path} and "
-                "run `rag ingest FOLDER` again"
-            )
-        if not isinstance(version, int) or version > FORMAT_VERSION:
+        if version == 1:
+            manifest = migrate_v1(manifest)
+        elif not isinstance(version, int) or version not in READABLE_VERSIONS:
             raise IndexFormatError(
                 f"index {self.path} has format version {version!r}, newer than this rag supports "
                 f"({FORMAT_VERSION}); upgrade rag (pip install -U rag) to read it"

@@ -157,6 +157,14 @@ class ChunkStore:
         )
         return doc_id
 
+    def rebuild_lexical(self) -> None:
+        """Re-tokenize every chunk into the lexical table (after the tokenizer changed)."""
+        self.db.execute("DELETE FROM chunks_fts")
+        rows = self.db.execute("SELECT id, text FROM chunks ORDER BY id")
+        self.db.conn.executemany(
+            "INSERT INTO chunks_fts (rowid, tokens) VALUES (?, ?)", ((cid, " ".join(tokenize(t))) for cid, t in rows)
+        )
+
     def remove_document(self, doc_id: int) -> list[int]:
         """Delete a document, its chunks and their lexical rows; returns the removed chunk ids."""
         ids = [r[0] for r in self.db.execute("SELECT id FROM chunks WHERE doc_id = ?", [doc_id]).fetchall()]

@@ -2,14 +2,29 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from rag.index.folder import Snapshot
 
 
-def check(snapshot: Snapshot, folder: Path) -> list[str]:
-    """Problems found in ``snapshot`` (empty when the index is consistent)."""
+@dataclass(frozen=True)
+class VerifyReport:
+    """``problems``: the index is damaged (counts, ids or files disagree). ``notes``: harmless findings, such as
+    the files an interrupted write left behind (the next writer removes them)."""
+
+    problems: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def check(snapshot: Snapshot, folder: Path) -> VerifyReport:
+    """What is found in ``snapshot`` and ``folder``: problems (damage) and notes (leftovers)."""
     problems: list[str] = []
+    notes: list[str] = []
     m = snapshot.manifest
     store, vectors = snapshot.store, snapshot.vectors
     integrity = store.db.execute("PRAGMA integrity_check").fetchone()[0]
@@ -51,5 +66,5 @@ def check(snapshot: Snapshot, folder: Path) -> list[str]:
         if p.name.startswith(("vectors.", "chunks.")) and p.name not in m["files"].values()
     )
     if stray:
-        problems.append(f"stray files from an interrupted write (removed by the next ingest): {', '.join(stray)}")
-    return problems
+        notes.append(f"files left by an interrupted write (removed by the next ingest): {', '.join(stray)}")
+    return VerifyReport(problems, notes)

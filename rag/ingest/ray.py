@@ -23,17 +23,17 @@ import numpy as np
 
 from rag.errors import LoaderError, RagError
 from rag.ingest.chunking import Chunker
-from rag.ingest.discovery import FoundFile
 from rag.ingest.loaders import load
+from rag.ingest.plan import Item
 from rag.text.langdetect import detect_language
 from rag.text.paths import display_path
 from rag.types import Chunk, Document, SkippedFile
 
 if TYPE_CHECKING:
-    from rag.config import RagConfig
-    from rag.embed.st import Embedder
-    from rag.index.store import StoredDocument
-    from rag.pipeline import _Item
+    from rag.config import ModelSettings
+    from rag.embed.base import Embedder
+    from rag.index.policy import Chunking
+    from rag.ingest.plan import Todo
 
 log = logging.getLogger(__name__)
 
@@ -46,9 +46,13 @@ class ChunkEmbedActor:
     """A Ray actor: loads the embedder once, then turns batches of file paths into chunks and vectors."""
 
     def __init__(self, spec: str, options: dict[str, Any], chunk_size: int, overlap: int, max_bytes: int) -> None:
-        from rag.embed.st import load_embedder
+        from rag.config import ModelSettings
+        from rag.embed.registry import create_embedder
+        from rag.models.runtime import configure_threads
 
-        self.embedder = load_embedder(spec, **options)
+        settings = ModelSettings(**options)
+        configure_threads(settings.threads)  # this actor's own process: the CPUs Ray gave it
+        self.embedder = create_embedder(spec, settings)
         self.chunker = Chunker(chunk_size, overlap, self.embedder.count_tokens)
         self.max_bytes = max_bytes
 
@@ -139,23 +143,24 @@ def _check_reachable(address: str, timeout: float = 5.0) -> None:
 
 
 def ray_items(
-    todo: list[tuple[FoundFile, str, StoredDocument | None]],
+    todo: list[Todo],
     embedder: Embedder,
-    chunk_params: tuple[int, int],
-    config: RagConfig,
+    chunking: Chunking,
+    models: ModelSettings,
+    *,
+    max_bytes: int,
+    quiet: bool,
     skipped: list[SkippedFile],
     address: str,
     workers: int = 0,
-) -> Iterator[_Item]:
-    """The documents of ``todo``, read, chunked and embedded on Ray, as pipeline items (streamed)."""
-    from rag.pipeline import _Item
-
+) -> Iterator[Item]:
+    """The documents of ``todo``, read, chunked and embedded on Ray, as ingest items (streamed)."""
     if not todo:
         return
     started = connect(address)
     import ray
 
-    if config.quiet:  # Ray Data reports progress through its loggers and bars
+    if quiet:  # Ray Data reports progress through its loggers and bars
         ray.data.DataContext.get_current().enable_progress_bars = False
         for name in ("ray", "ray.data"):
             logging.getLogger(name).setLevel(logging.WARNING)
@@ -170,9 +175,9 @@ def ray_items(
             per_actor = {"num_cpus": 1}
         options = {
             "threads": 0 if gpus >= 1 else 1,
-            "precision": config.precision,
-            "batch_size": config.batch_size,
-            "backend": config.embed_backend,
+            "precision": models.precision,
+            "batch_size": models.batch_size,
+            "embed_backend": models.embed_backend,
         }
         log.info("ray ingest: %d files, %d actors (%s)", len(todo), actors, per_actor)
         by_path = {str(found.path): (found, digest, old) for found, digest, old in todo}
@@ -182,9 +187,9 @@ def ray_items(
             fn_constructor_kwargs={
                 "spec": embedder.model_id,
                 "options": options,
-                "chunk_size": chunk_params[0],
-                "overlap": chunk_params[1],
-                "max_bytes": int(config.max_file_mb * 1024 * 1024),
+                "chunk_size": chunking.size,
+                "overlap": chunking.overlap,
+                "max_bytes": max_bytes,
             },
             batch_size=DOCS_PER_BATCH,
             concurrency=actors,
@@ -202,7 +207,7 @@ def ray_items(
                 vectors = np.frombuffer(batch["vectors"][i], dtype=np.float32).reshape(len(chunks), dim)
                 meta = json.loads(batch["meta"][i])
                 doc = Document(path=str(found.path), text="", file_type=str(batch["file_type"][i]), metadata=meta)
-                yield _Item(
+                yield Item(
                     str(found.path),
                     digest,
                     found.mtime,

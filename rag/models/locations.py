@@ -1,30 +1,32 @@
-"""Loading models by local folder (offline) or hub id (needs a network)."""
+"""Where models load from: a local folder (offline, ``local_files_only``) or a hub id (needs a network), and the
+cache folder for converted models. Nothing here changes process-wide state such as ``HF_HUB_OFFLINE``."""
 
 from __future__ import annotations
 
-import contextlib
 import os
-from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 
-@contextlib.contextmanager
-def model_location(spec: str, *, local: bool | None = None) -> Iterator[str]:
-    """Yield where to load ``spec`` from. A local folder is loaded with HF_HUB_OFFLINE=1 (restored after),
-    so nothing tries the network; anything else is passed on as a hub id."""
+@dataclass(frozen=True)
+class Location:
+    """``path``: what to pass to ``from_pretrained``; ``local``: a folder on disk, loaded with
+    ``local_files_only=True`` so nothing tries the network."""
+
+    path: str
+    local: bool
+
+    def kwargs(self) -> dict[str, bool]:
+        """Keyword arguments for transformers / sentence-transformers loaders."""
+        return {"local_files_only": True} if self.local else {}
+
+
+def model_location(spec: str) -> Location:
+    """A local folder when ``spec`` names one (``~`` expanded), else a hub id."""
     expanded = os.path.expanduser(spec)
-    is_local = Path(expanded).is_dir() if local is None else local
-    previous = os.environ.get("HF_HUB_OFFLINE")
-    if is_local:
-        os.environ["HF_HUB_OFFLINE"] = "1"
-    try:
-        yield expanded if is_local else spec
-    finally:
-        if is_local:
-            if previous is None:
-                os.environ.pop("HF_HUB_OFFLINE", None)
-            else:
-                os.environ["HF_HUB_OFFLINE"] = previous
+    if Path(expanded).is_dir():
+        return Location(expanded, True)
+    return Location(spec, False)
 
 
 def cache_dir() -> Path:

@@ -32,8 +32,8 @@ class CrossEncoderReranker:
                 from sentence_transformers import CrossEncoder
 
                 try:
-                    with model_location(self.spec) as location:
-                        self._model = CrossEncoder(location, device="cpu")
+                    where = model_location(self.spec)
+                    self._model = CrossEncoder(where.path, device="cpu", **where.kwargs())
                 except Exception as exc:
                     raise ModelLoadError(
                         f"could not load reranker {self.spec!r}: {exc}. Name a local cross-encoder folder "

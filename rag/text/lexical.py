@@ -9,6 +9,11 @@ import logging
 import re
 import threading
 
+# Recorded in the manifest: an index's lexical rows were made by this tokenizer. Bump the version whenever
+# ``tokenize`` changes the tokens it gives for a text; a writer then re-tokenizes the stored chunks.
+TOKENIZER = "jieba-search+lower/fts5-porter"
+LEXICAL_VERSION = 1
+
 _CJK = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u3040-\u30ff\uac00-\ud7af"
 # CJK runs, or runs of other letters/digits (CJK characters are word characters too: keep them out)
 _RUNS = re.compile(rf"([{_CJK}]+)|([^\W_{_CJK}]+)", re.UNICODE)

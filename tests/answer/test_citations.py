@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from rag.answer.citations import answer_sentences, clean_markers, marker_numbers, sentence_support, strip_markers
+from rag.answer.citations import clean_markers, marker_numbers, sentence_support
+from rag.answer.generators.base import GenerationRequest
 from rag.answer.generators.extractive import ExtractiveGenerator
-from rag.answer.generators.local import GenerationRequest, grounding_mode
+from rag.answer.generators.registry import grounding_mode
 from rag.answer.grounding import best_sentences, check, is_instruction, says_not_found
+from rag.text.sentences import sentences, strip_markers
 
 PASSAGES = [
     'The Transformer architecture was introduced in 2017 in the paper "Attention Is All You Need". '
@@ -45,7 +47,7 @@ def test_clean_markers_leaves_valid_text_alone() -> None:
 
 def test_answer_sentences_keep_their_markers() -> None:
     text = "It was introduced in 2017.[1] It has 8 heads [2]. Version 3.5 is new; really! 中文句子。[3]第二句。"
-    assert answer_sentences(text) == [
+    assert sentences(text) == [
         "It was introduced in 2017.[1]",
         "It has 8 heads [2].",
         "Version 3.5 is new;",
@@ -53,7 +55,7 @@ def test_answer_sentences_keep_their_markers() -> None:
         "中文句子。[3]",
         "第二句。",
     ]
-    assert answer_sentences("Only one line\n[2]") == ["Only one line [2]"]
+    assert sentences("Only one line\n[2]") == ["Only one line [2]"]
 
 
 def test_sentence_support_by_token_overlap() -> None:

@@ -7,8 +7,9 @@ import re
 
 import pytest
 
-from rag.answer.grounding import first_line, ground, split_sentences
+from rag.answer.grounding import first_line, ground
 from rag.text.lexical import tokenize
+from rag.text.sentences import split_sentences
 
 MARKER = re.compile(r"\[\d+\]")
 

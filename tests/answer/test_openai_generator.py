@@ -10,8 +10,9 @@ from typing import Any
 import pytest
 from openai_fake import FakeOpenAI
 
-from rag.answer.generators.local import GenerationRequest, generator_for, grounding_mode
+from rag.answer.generators.base import GenerationRequest
 from rag.answer.generators.openai import OpenAIGenerator, chat_url
+from rag.answer.generators.registry import create_generator, grounding_mode
 from rag.config import RagConfig
 from rag.errors import ConfigError, GeneratorError
 
@@ -193,11 +194,11 @@ def test_rewrite_question_asks_for_a_standalone_question(fake: FakeOpenAI) -> No
 # --- configuration ------------------------------------------------------------------------------
 
 
-def test_generator_for_builds_the_openai_backend_from_config(fake: FakeOpenAI, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_registry_builds_the_openai_backend_from_settings(fake: FakeOpenAI, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     monkeypatch.setenv("RAG_API_KEY_OPENAI", "sk-from-env")
     config = RagConfig(generator="openai", base_url=fake.url(), llm_model="fake-model", request_timeout=3.0)
-    gen = generator_for(config)
+    gen = create_generator(config.answer)
     assert isinstance(gen, OpenAIGenerator)
     assert gen.name == "openai:fake-model"
     assert grounding_mode(gen) == "check"
@@ -209,7 +210,7 @@ def test_generator_for_builds_the_openai_backend_from_config(fake: FakeOpenAI, m
 def test_openai_key_falls_back_to_openai_api_key(fake: FakeOpenAI, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("RAG_API_KEY_OPENAI", raising=False)
     monkeypatch.setenv("OPENAI_API_KEY", "sk-openai")
-    generator_for(RagConfig(generator="openai", base_url=fake.url(), llm_model="m")).generate(REQUEST)
+    create_generator(RagConfig(generator="openai", base_url=fake.url(), llm_model="m").answer).generate(REQUEST)
     assert fake.requests[0]["headers"]["Authorization"] == "Bearer sk-openai"
 
 
@@ -223,7 +224,7 @@ def test_openai_key_falls_back_to_openai_api_key(fake: FakeOpenAI, monkeypatch: 
 )
 def test_missing_settings_are_config_errors(settings: dict[str, str], message: str) -> None:
     with pytest.raises(ConfigError, match=message):
-        generator_for(RagConfig(generator="openai", **settings))
+        create_generator(RagConfig(generator="openai", **settings).answer)
 
 
 def test_new_settings_are_validated_and_read_from_env(monkeypatch: pytest.MonkeyPatch) -> None:

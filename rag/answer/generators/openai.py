@@ -23,14 +23,14 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
 
-from rag.answer.generators.local import GenerationRequest
+from rag.answer.generators.base import GenerationRequest, Generator
 from rag.answer.prompting import approx_tokens, chat_messages, fit_passages, render_chat
 from rag.errors import ConfigError, GeneratorError
 
 if TYPE_CHECKING:
     import httpx
 
-    from rag.config import RagConfig
+    from rag.config import AnswerSettings
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +74,7 @@ def chat_url(base_url: str) -> str:
     return base if base.endswith("/chat/completions") else base + "/chat/completions"
 
 
-class OpenAIGenerator:
+class OpenAIGenerator(Generator):
     """Chat completions over HTTP. Constructing is cheap; the HTTP client opens on the first request."""
 
     grounding_mode = "check"
@@ -114,7 +114,7 @@ class OpenAIGenerator:
         self._lock = threading.Lock()
 
     @classmethod
-    def from_config(cls, config: RagConfig) -> OpenAIGenerator:
+    def from_settings(cls, config: AnswerSettings) -> OpenAIGenerator:
         return cls(
             config.base_url,
             config.llm_model,
@@ -129,11 +129,8 @@ class OpenAIGenerator:
     def name(self) -> str:
         return f"openai:{self.model}"
 
-    def supports_language(self, language: str) -> bool:
-        return True
-
     # -- prompts ----------------------------------------------------------------------------------
-    def prepare(self, request: GenerationRequest) -> GenerationRequest:
+    def fit(self, request: GenerationRequest) -> GenerationRequest:
         """Default answer length filled in; passages cut (lowest rank first) to fit the context budget."""
         max_new = request.max_new_tokens or DEFAULT_MAX_NEW_TOKENS
         passages = fit_passages(

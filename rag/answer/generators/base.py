@@ -1,0 +1,68 @@
+"""What every generator is: ``GenerationRequest`` in, answer text out, and the optional capabilities a backend may
+have, as members of ``Generator`` with defaults (a minimal backend implements ``name`` and ``generate``).
+
+- ``stream``: the answer in pieces as it is written (default: the whole answer as one piece);
+- ``supports_language``: whether it writes answers in a language (default: any; else answers are extractive);
+- ``load``: load weights now rather than on the first question (default: nothing to load);
+- ``fit`` (through ``prepare``): the request cut to fit the model's context (default: unchanged);
+- ``rewrite_question``: a standalone question for a follow-up (default: None, the deterministic rewrite is used);
+- ``grounding_mode``: how the pipeline checks its answers, ``snap`` or ``check`` (see ``rag.answer.grounding``);
+- ``extractive``: its text is passage text (answers are labelled ``extractive``).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, replace
+from typing import ClassVar
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    """What a generator answers: the question, the passages (rank order, numbered from 1), the language.
+    ``max_new_tokens`` 0 takes the backend's default. ``prepared``: already fitted to the model's context by its
+    ``prepare`` (the pipeline prepares once; ``generate`` then uses the request as it is)."""
+
+    question: str
+    passages: list[str]
+    language: str
+    max_new_tokens: int = 0
+    prepared: bool = False
+
+
+class Generator(ABC):
+    """A backend that writes answers from numbered passages."""
+
+    grounding_mode: ClassVar[str] = "snap"
+    extractive: ClassVar[bool] = False
+
+    @property
+    @abstractmethod
+    def name(self) -> str: ...
+
+    @abstractmethod
+    def generate(self, request: GenerationRequest) -> str: ...
+
+    def stream(self, request: GenerationRequest) -> Iterator[str]:
+        yield self.generate(request)
+
+    def supports_language(self, language: str) -> bool:
+        return True
+
+    def load(self) -> None:
+        """Load the weights now (the server's warm-up); a no-op for backends without any."""
+        return None
+
+    def prepare(self, request: GenerationRequest) -> GenerationRequest:
+        """The request as the model will see it: passages cut to fit its context, defaults filled in. Backends
+        with a context limit override ``fit``; this wrapper makes preparing twice a no-op."""
+        return request if request.prepared else replace(self.fit(request), prepared=True)
+
+    def fit(self, request: GenerationRequest) -> GenerationRequest:
+        """``request`` cut to the model's context (default: unchanged)."""
+        return request
+
+    def rewrite_question(self, question: str, history: Sequence[tuple[str, str]]) -> str | None:
+        """A standalone version of a follow-up ``question``, or None to use the deterministic rewrite."""
+        return None

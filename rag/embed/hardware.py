@@ -1,0 +1,49 @@
+"""What the machine computes well: native bf16 on the CPU, a CUDA device, and the precision to run models in."""
+
+from __future__ import annotations
+
+import platform
+from functools import lru_cache
+from pathlib import Path
+
+from rag.config import PRECISIONS
+from rag.errors import ModelLoadError
+
+
+@lru_cache(maxsize=1)
+def cpu_has_native_bf16() -> bool:
+    """True when the CPU computes bfloat16 natively (x86 ``avx512_bf16``/``amx_bf16``, Arm ``bf16``).
+
+    Read from /proc/cpuinfo (Linux); other systems report False and stay in float32. Without native support
+    torch emulates bf16, which is slower than float32.
+    """
+    try:
+        text = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return False
+    flags: set[str] = set()
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip().lower() in ("flags", "features"):
+            flags.update(value.split())
+    if platform.machine().lower() in ("aarch64", "arm64"):
+        return "bf16" in flags
+    return bool(flags & {"avx512_bf16", "amx_bf16"})
+
+
+def resolve_precision(precision: str, device: str) -> str:
+    """The dtype to run a model in: ``auto`` picks float16 on CUDA, bfloat16 on a CPU with native bf16,
+    float32 otherwise. Explicit values are checked and returned."""
+    if precision not in PRECISIONS:
+        raise ModelLoadError(f"precision={precision!r}; choose one of {', '.join(PRECISIONS)}")
+    if precision != "auto":
+        return precision
+    if device.startswith("cuda"):
+        return "float16"
+    return "bfloat16" if cpu_has_native_bf16() else "float32"
+
+
+def default_device() -> str:
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"

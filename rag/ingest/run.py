@@ -1,0 +1,165 @@
+"""One ingest from start to end: find the files, plan what changed, load (here or on Ray), write and commit, and
+report. ``RagPipeline`` owns the models; it hands them over as an ``EmbedderSource``."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any, Protocol
+
+from rag.config import RagConfig
+from rag.embed.base import Embedder
+from rag.errors import RagError
+from rag.index.folder import IndexDir, Writer
+from rag.index.policy import Chunking, chunking, index_policy
+from rag.index.store import StoredDocument
+from rag.ingest.discovery import find_files
+from rag.ingest.plan import Changes, DocumentCounts, FilePlan, Item, document_items, is_under, load_items, plan_files
+from rag.ingest.writer import AUTO_SAMPLE, WriteOptions, apply, remove_documents
+from rag.types import Document, IngestReport, SkippedFile
+
+
+class EmbedderSource(Protocol):
+    def for_index(self, manifest: dict[str, Any]) -> Embedder:
+        """The embedder an existing index was built with (a different one asked for is refused)."""
+        ...
+
+    def for_new_index(self, sample: list[Document]) -> Embedder:
+        """The embedder for a new index (``auto`` decides from a sample of its documents)."""
+        ...
+
+    def needs_sample(self) -> bool:
+        """Whether ``for_new_index`` decides from the documents (``auto``)."""
+        ...
+
+
+class Ingester:
+    """Ingests into one index folder with one config."""
+
+    def __init__(self, folder: IndexDir, config: RagConfig, embedders: EmbedderSource) -> None:
+        self.folder = folder
+        self.config = config
+        self.embedders = embedders
+
+    def files(
+        self, paths: Iterable[str | Path], *, sync: bool, metadata: dict[str, Any], ray: str | None, ray_workers: int
+    ) -> IngestReport:
+        t0 = time.perf_counter()
+        roots = [Path(p).expanduser() for p in paths]
+        files, skipped = find_files(list(roots))
+        with self.folder.write() as writer:
+            base = writer.base_store()
+            existing = {d.path: d for d in base.documents()} if base is not None else {}
+            todo = plan_files(files, existing, roots, sync=sync, skipped=skipped)
+            if todo.empty:
+                return self._report(len(files), Changes(), todo.unchanged, skipped, t0, writer.base)
+            items = self._items(writer, todo, ray, ray_workers)
+            changes = self._apply(writer, items, len(todo.todo), todo.gone, skipped, metadata)
+        return self._report(len(files), changes, todo.unchanged, skipped, t0)
+
+    def documents(self, documents: Iterable[Document], *, total: int | None, metadata: dict[str, Any]) -> IngestReport:
+        t0 = time.perf_counter()
+        skipped: list[SkippedFile] = []
+        counts = DocumentCounts()
+        with self.folder.write() as writer:
+            base = writer.base_store()
+            existing = {d.path: d for d in base.documents()} if base is not None else {}
+            changes = self._apply(writer, document_items(documents, existing, counts), total, [], skipped, metadata)
+        return self._report(counts.seen, changes, counts.unchanged, skipped, t0)
+
+    def remove(self, paths: Iterable[str | Path]) -> int:
+        targets = [str(Path(p).expanduser().resolve()) for p in paths]
+        with self.folder.write() as writer:
+            base = writer.base_store()
+            if base is None:
+                raise RagError(f"no index at {self.folder.path}: nothing to remove")
+            doomed = [d for d in base.documents() if is_under(d.path, targets)]
+            if doomed:
+                remove_documents(writer, doomed, index_policy(self.config.ingest.index_type, writer.base))
+        return len(doomed)
+
+    def _items(self, writer: Writer, todo: FilePlan, ray: str | None, workers: int) -> Iterator[Item]:
+        max_bytes = int(self.config.ingest.max_file_mb * 1024 * 1024)
+        if ray is None:
+            return load_items(todo.todo, max_bytes, todo.skipped)
+        from rag.ingest.ray import ray_items
+
+        if writer.base is not None:
+            embedder = self.embedders.for_index(writer.base)
+        elif self.embedders.needs_sample():
+            sample = load_items(todo.todo[:AUTO_SAMPLE], max_bytes, [])
+            embedder = self.embedders.for_new_index([item.doc for item in sample])
+        else:
+            embedder = self.embedders.for_new_index([])
+        return ray_items(
+            todo.todo,
+            embedder,
+            self._chunking(writer, embedder),
+            self.config.models,
+            max_bytes=max_bytes,
+            quiet=self.config.quiet,
+            skipped=todo.skipped,
+            address=ray,
+            workers=workers,
+        )
+
+    def _chunking(self, writer: Writer, embedder: Embedder) -> Chunking:
+        settings = self.config.ingest
+        return chunking(writer.base, settings.chunk_size, settings.chunk_overlap, embedder.max_tokens, self.folder.path)
+
+    def _apply(
+        self,
+        writer: Writer,
+        items: Iterator[Item],
+        total: int | None,
+        gone: list[StoredDocument],
+        skipped: list[SkippedFile],
+        user_meta: dict[str, Any],
+    ) -> Changes:
+        def embedder_for(sample: list[Document]) -> Embedder:
+            if writer.base is not None:
+                return self.embedders.for_index(writer.base)
+            return self.embedders.for_new_index(sample)
+
+        return apply(
+            writer,
+            items,
+            total=total,
+            gone=gone,
+            skipped=skipped,
+            user_meta=user_meta,
+            embedder_for=embedder_for,
+            chunking_for=lambda embedder: self._chunking(writer, embedder),
+            options=WriteOptions(
+                batch_size=self.config.models.batch_size,
+                index_policy=index_policy(self.config.ingest.index_type, writer.base),
+                quiet=self.config.quiet,
+            ),
+        )
+
+    def _report(
+        self,
+        seen: int,
+        changes: Changes,
+        unchanged: int,
+        skipped: list[SkippedFile],
+        t0: float,
+        manifest: dict[str, Any] | None = None,
+    ) -> IngestReport:
+        if manifest is None and self.folder.exists():
+            manifest = self.folder.read_manifest()
+        return IngestReport(
+            index=str(self.folder.path),
+            files_seen=seen,
+            files_added=changes.added,
+            files_updated=changes.updated,
+            files_unchanged=unchanged,
+            files_removed=changes.removed,
+            skipped=skipped,
+            chunks_added=changes.chunks_added,
+            chunks_removed=changes.chunks_removed,
+            chunks_embedded=changes.chunks_embedded,
+            seconds=time.perf_counter() - t0,
+            model=str(manifest.get("embedder", "")) if manifest is not None else "",
+        )
