@@ -20,8 +20,9 @@ from rag.config import RagConfig
 from rag.errors import ConfigError, GeneratorError, IndexLockedError, RagError
 from rag.ingest.loaders import load
 from rag.pipeline import RagPipeline
-from rag.serve.app import ServerSettings, check_bind, conversation, create_app, is_loopback
+from rag.serve.app import ServerSettings, check_bind, create_app, is_loopback
 from rag.serve.jobs import UploadError, document_id, safe_filename
+from rag.serve.routes.openai import conversation
 from rag.serve.schemas import ChatMessage
 from rag.testing import EchoGenerator, HashEmbedder
 
