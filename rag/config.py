@@ -70,23 +70,27 @@ def Min(low: float, hint: str = "") -> Range:  # reads as a type annotation: Ann
 Positive = Range(low=0, low_open=True)
 
 
+DEFAULT_CHUNK_SIZE = 200
+DEFAULT_CHUNK_OVERLAP = 30
+
+
 @dataclass(frozen=True)
 class IngestSettings:
-    """``chunk_size`` and ``chunk_overlap`` count tokens of the embedder's own tokenizer. ``index_type``: None keeps
-    what the index has (auto for a new one). ``cjk_doc_share``: share of CJK documents from which ``embedder=auto``
-    picks the multilingual E5."""
+    """``chunk_size`` and ``chunk_overlap`` count tokens of the embedder's own tokenizer; None (not set): what the
+    index was built with, 200 and 30 for a new index. Like ``index_type`` (None: what the index has, auto for a new
+    one) they shape stored data: an index keeps the values it was built with (see ``rag.index.policy``).
+    ``cjk_doc_share``: share of CJK documents from which ``embedder=auto`` picks the multilingual E5."""
 
-    chunk_size: Annotated[int, Min(16, "; use at least 16 tokens")] = 200
-    chunk_overlap: Annotated[int, Min(0)] = 30
+    chunk_size: Annotated[int | None, Min(16, "; use at least 16 tokens")] = None
+    chunk_overlap: Annotated[int | None, Min(0)] = None
     max_file_mb: Annotated[float, Positive] = 50.0
     cjk_doc_share: Annotated[float, Range(0, 1)] = 0.25
     index_type: IndexType | None = None
 
     def __post_init__(self) -> None:
-        if self.chunk_overlap >= self.chunk_size:
-            raise ConfigError(
-                f"chunk_overlap={self.chunk_overlap} must be >= 0 and smaller than chunk_size={self.chunk_size}"
-            )
+        size = self.chunk_size if self.chunk_size is not None else DEFAULT_CHUNK_SIZE
+        if self.chunk_overlap is not None and self.chunk_overlap >= size:
+            raise ConfigError(f"chunk_overlap={self.chunk_overlap} must be >= 0 and smaller than chunk_size={size}")
 
 
 @dataclass(frozen=True)

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from rag.config import DEFAULT_INDEX, RagConfig
+from rag.config import DEFAULT_INDEX, AnswerSettings, IngestSettings, ModelSettings, RagConfig, RetrievalSettings
 from rag.errors import ConfigError, RagError
 
-SETTINGS = [f.name for f in dataclasses.fields(RagConfig)]
+SETTINGS = sorted(RagConfig.setting_names())
 
 
 @pytest.fixture(autouse=True)
@@ -35,7 +35,7 @@ def test_defaults() -> None:
     assert config == RagConfig()
     assert config.index == DEFAULT_INDEX == Path("indexes") / "default"
     assert config.embedder == "auto"
-    assert (config.chunk_size, config.chunk_overlap, config.top_k) == (200, 30, 4)
+    assert (config.chunk_size, config.chunk_overlap, config.top_k) == (None, None, 4)  # None: the index's, else 200/30
     assert config.retrieval == "hybrid"
     assert config.min_score is None
     assert config.generator == "smollm2"
@@ -52,7 +52,7 @@ def test_toml_sets_values(clean_env: Path) -> None:
     write_toml(clean_env, '[rag]\ntop_k = 7\nembedder = "minilm"\nmin_score = 0.42\nquiet = true\n')
     config = RagConfig.load()
     assert (config.top_k, config.embedder, config.min_score, config.quiet) == (7, "minilm", 0.42, True)
-    assert config.chunk_size == 200  # untouched settings keep their defaults
+    assert config.chunk_size is None and config.rrf_k == 60  # untouched settings keep their defaults
 
 
 def test_toml_without_table_and_explicit_path(tmp_path: Path) -> None:
@@ -197,3 +197,56 @@ def test_broken_toml_is_a_config_error(clean_env: Path) -> None:
 
 def test_config_error_is_a_rag_error() -> None:
     assert issubclass(ConfigError, RagError)
+
+
+def test_settings_live_in_their_stage_sections() -> None:
+    config = RagConfig(chunk_size=300, top_k=7, generator="extractive", batch_size=8, index="x/idx")
+    assert config.ingest == IngestSettings(chunk_size=300)
+    assert config.retrieve == RetrievalSettings(top_k=7)
+    assert config.answer == AnswerSettings(generator="extractive")
+    assert config.models == ModelSettings(batch_size=8)
+    assert config.index == Path("x/idx")
+    assert config.chunk_size == config.ingest.chunk_size == 300  # flat names still read
+    with pytest.raises(AttributeError, match="no setting 'chunk_sizes'"):
+        _ = config.chunk_sizes
+
+
+def test_every_flat_name_belongs_to_exactly_one_section() -> None:
+    sections = [IngestSettings, RetrievalSettings, AnswerSettings, ModelSettings]
+    names = [f.name for cls in sections for f in dataclasses.fields(cls)] + ["index", "quiet"]
+    assert sorted(names) == sorted(set(names)) == SETTINGS
+
+
+def test_whole_sections_and_replace_keep_the_rest() -> None:
+    config = RagConfig(answer=AnswerSettings(generator="openai", base_url="http://x/v1", llm_model="m"), top_k=2)
+    changed = config.replace(top_k="5", retrieval="dense")
+    assert (changed.top_k, changed.retrieval, changed.generator, changed.base_url) == (5, "dense", "openai", "http://x/v1")
+    assert config.top_k == 2  # the original is unchanged
+    assert changed.replace(models=ModelSettings(threads=2)).models.threads == 2
+
+
+def test_toml_tables_named_after_sections(clean_env: Path) -> None:
+    write_toml(clean_env, "[ingest]\nchunk_size = 300\n[retrieve]\ntop_k = 9\n[models]\nprecision = \"float32\"\n")
+    config = RagConfig.load()
+    assert (config.ingest.chunk_size, config.retrieve.top_k, config.models.precision) == (300, 9, "float32")
+    write_toml(clean_env, "[ingest]\nchunk_sise = 300\n")
+    with pytest.raises(ConfigError, match=r"\[ingest\] has unknown setting\(s\) chunk_sise"):
+        RagConfig.load()
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("precision", "half", "choose auto, float32, bfloat16, float16"),
+        ("index_type", "annoy", "choose auto, flat, ivf, hnsw"),
+        ("cjk_doc_share", 1.5, "between 0 and 1"),
+        ("request_timeout", 0, "must be > 0"),
+        ("batch_size", 0, "must be >= 1"),
+        ("quiet", "maybe", "not a valid bool"),
+        ("top_k", 2.5, "not a valid int"),
+    ],
+)
+def test_annotations_validate_types_choices_and_bounds(name: str, value: object, message: str) -> None:
+    with pytest.raises(ConfigError, match=name) as info:
+        RagConfig(**{name: value})
+    assert message in str(info.value)

@@ -13,16 +13,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from rag.config import DEFAULT_CHUNK_OVERLAP, DEFAULT_CHUNK_SIZE
 from rag.errors import RagError, SettingMismatchError
 from rag.index.folder import IndexDir, Writer
 from rag.index.vectors import choose_kind, needs_rebuild
 from rag.text.lexical import LEXICAL_VERSION, TOKENIZER
 
 log = logging.getLogger(__name__)
-
-DEFAULT_CHUNK_SIZE = 200
-DEFAULT_CHUNK_OVERLAP = 30
-
 
 @dataclass(frozen=True)
 class Chunking:
