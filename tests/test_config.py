@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from rag.config import DEFAULT_INDEX, AnswerSettings, IngestSettings, ModelSettings, RagConfig, RetrievalSettings
-from rag.errors import ConfigError, RagError
+from rag.errors import ConfigError
 
 SETTINGS = sorted(RagConfig.setting_names())
 
@@ -193,10 +193,6 @@ def test_broken_toml_is_a_config_error(clean_env: Path) -> None:
     write_toml(clean_env, "[rag\ntop_k = ")
     with pytest.raises(ConfigError, match=r"rag\.toml"):
         RagConfig.load()
-
-
-def test_config_error_is_a_rag_error() -> None:
-    assert issubclass(ConfigError, RagError)
 
 
 def test_settings_live_in_their_stage_sections() -> None:
