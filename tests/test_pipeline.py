@@ -157,10 +157,11 @@ def test_retrieve_returns_hits_with_exact_offsets(
     assert [h.rank for h in hits] == list(range(1, len(hits) + 1))
     assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
     assert Path(hits[0].chunk.source).name == source
+    stored = chunk_ids_by_path(pipeline.index_path)
     for hit in hits:
         chunk = hit.chunk
         assert Path(chunk.source).is_absolute() and Path(chunk.source).parent == corpus_dir.resolve()
-        assert chunk.id is not None
+        assert chunk.id in stored[Path(chunk.source).name]  # the id of one of its document's stored chunks
         assert chunk.text == load(chunk.source).text[chunk.start : chunk.end]
         assert -1.0001 <= hit.similarity <= 1.0001
 
@@ -193,7 +194,8 @@ def test_html_script_and_style_are_never_indexed(fake_pipeline: Factory, corpus_
     assert "Claude Shannon" in joined  # the HTML body is indexed
     for marker in ("SCRIPT_BLOCK_SHOULD_NOT_BE_INDEXED", "STYLE_BLOCK_SHOULD_NOT_BE_INDEXED", "font-family"):
         assert marker not in joined
-        assert all(marker not in h.chunk.text for h in pipeline.retrieve(marker, k=10))
+        hits = pipeline.retrieve(marker, k=10)
+        assert hits and all(marker not in h.chunk.text for h in hits)
 
 
 def test_reingest_unchanged_folder_changes_nothing(fake_pipeline: Factory, corpus_dir: Path) -> None:
@@ -248,7 +250,7 @@ def test_editing_a_file_replaces_its_chunks(fake_pipeline: Factory, copy_corpus:
 
     ids_after = chunk_ids_by_path(index)
     edited = ids_after["transformer-architecture.md"]
-    assert all(i > max_before for i in edited)  # fresh ids, never reused
+    assert edited and all(i > max_before for i in edited)  # fresh ids, never reused
     assert not set(edited) & {i for ids in ids_before.values() for i in ids}
     for name, ids in ids_before.items():  # the other documents are untouched
         if name != "transformer-architecture.md":
@@ -256,7 +258,8 @@ def test_editing_a_file_replaces_its_chunks(fake_pipeline: Factory, copy_corpus:
 
     texts = all_chunk_texts(index)
     assert not any(old_sentence in t for t in texts)
-    assert all(old_sentence not in h.chunk.text for h in pipeline.retrieve("researchers at Google", k=10))
+    google = pipeline.retrieve("researchers at Google", k=10)
+    assert google and all(old_sentence not in h.chunk.text for h in google)
     hits = pipeline.retrieve("quokka Zebulon Marmalade")
     assert new_sentence in hits[0].chunk.text
     assert hits[0].chunk.text == load(hits[0].chunk.source).text[hits[0].chunk.start : hits[0].chunk.end]
@@ -296,7 +299,8 @@ def test_sync_removes_documents_of_deleted_files(fake_pipeline: Factory, copy_co
     assert "retrieval-evaluation.txt" not in names
     assert len(names) == CORPUS_FILES - 1
     assert pipeline.info().chunks == chunks_before - n_doomed
-    assert all(Path(h.chunk.source).name != "retrieval-evaluation.txt" for h in pipeline.retrieve("recall", k=10))
+    recall = pipeline.retrieve("recall", k=10)
+    assert recall and all(Path(h.chunk.source).name != "retrieval-evaluation.txt" for h in recall)
     assert_consistent(pipeline)
 
 
@@ -431,7 +435,8 @@ def test_ask_cites_the_right_source(
     assert first.location.startswith("line")
     # the answer is text of the cited passage
     body = answer.text.replace(f"[{first.number}]", "").strip()
-    assert all(" ".join(s.split()) in " ".join(first.text.split()) for s in split_sentences(body))
+    sentences = split_sentences(body)
+    assert sentences and all(" ".join(s.split()) in " ".join(first.text.split()) for s in sentences)
     assert answer.passages and answer.passages[0].chunk.text == answer.citations[0].text
     assert set(answer.timings) == {"retrieve_s", "generate_s", "total_s"}
 
@@ -460,10 +465,25 @@ def test_chinese_question_is_refused_in_chinese(fake_pipeline: Factory, corpus_d
     assert "不知道" in answer.text
 
 
+class CalibratedEmbedder(HashEmbedder):
+    """A HashEmbedder with per-script thresholds of its own (HashEmbedder's is 0.1 for every language)."""
+
+    def default_min_score(self, language: str) -> float:
+        return 0.9 if language == "zh" else 0.05
+
+
 def test_default_min_score_comes_from_the_embedder(fake_pipeline: Factory, corpus_dir: Path) -> None:
-    pipeline = fake_pipeline()
+    pipeline = fake_pipeline(embedder=CalibratedEmbedder())
     pipeline.ingest([corpus_dir])
-    assert pipeline.min_score("en") == HashEmbedder().default_min_score("en")
+    assert (pipeline.min_score("en"), pipeline.min_score("zh")) == (0.05, 0.9)
+    # the threshold of the question's language decides: the Chinese question's best passage is under 0.9
+    assert not pipeline.ask(HEADS_Q).refused
+    refused = pipeline.ask("检索增强生成是哪一年提出的？")
+    assert refused.refused and refused.passages and max(h.similarity for h in refused.passages) < 0.9
+    # a configured min_score overrides the embedder's, in every language
+    configured = fake_pipeline(embedder=CalibratedEmbedder(), min_score=0.2)
+    assert (configured.min_score("en"), configured.min_score("zh")) == (0.2, 0.2)
+    assert not configured.ask("检索增强生成是哪一年提出的？").refused
 
 
 # --- index folder guarantees --------------------------------------------------------------------
@@ -506,7 +526,8 @@ def test_configured_model_name_is_checked_before_loading(corpus_dir: Path, tmp_p
     hits = RagPipeline(RagConfig(index=index, embedder="rag.testing:HashEmbedder", quiet=True)).retrieve(HEADS_Q)
     assert Path(hits[0].chunk.source).name == "transformer-architecture.md"
     # unset ("auto") takes the model from the manifest
-    assert RagPipeline(RagConfig(index=index, quiet=True)).retrieve(HEADS_Q)
+    auto = RagPipeline(RagConfig(index=index, quiet=True)).retrieve(HEADS_Q)
+    assert [h.chunk.id for h in auto] == [h.chunk.id for h in hits]
 
 
 def test_newer_format_version_is_refused(fake_pipeline: Factory, corpus_dir: Path) -> None:
@@ -591,7 +612,8 @@ def test_failed_ingest_keeps_the_previous_generation(
     )
     assert index_files(index) == committed_files(index)  # staged files were discarded
     reader = fake_pipeline()
-    assert all("okapi" not in h.chunk.text for h in reader.retrieve("okapi", k=10))
+    okapi = reader.retrieve("okapi", k=10)
+    assert okapi and all("okapi" not in h.chunk.text for h in okapi)
     assert any("Robertson" in t or "BM25" in t for t in all_chunk_texts(index))
     assert not any("capybaras" in t for t in all_chunk_texts(index))
 
@@ -612,7 +634,8 @@ def test_readers_see_the_new_generation_after_commit(fake_pipeline: Factory, cop
     writer.ingest([copy_corpus])
     reader = fake_pipeline()
     assert reader.info().documents == CORPUS_FILES
-    assert all("narwhal" not in h.chunk.text for h in reader.retrieve("narwhal tusk", k=10))
+    narwhal = reader.retrieve("narwhal tusk", k=10)
+    assert narwhal and all("narwhal" not in h.chunk.text for h in narwhal)
     old_snapshot = IndexDir(reader.index_path).open_snapshot()
 
     (copy_corpus / "narwhal.txt").write_text("The narwhal tusk is a long spiral tooth.", encoding="utf-8")
