@@ -158,8 +158,7 @@ def test_file_exactly_at_limit_loads(tmp_path: Path) -> None:
 def test_plain_text_keeps_path_as_given_and_normalises_newlines(tmp_path: Path) -> None:
     path = write(tmp_path / "notes.TXT", b"first line\r\nsecond line\rthird line\n")
     doc = load(path)
-    assert doc.path == str(path)
-    assert isinstance(doc.path, str)
+    assert doc.path == str(path)  # a str equal to the path given (a Path would not compare equal)
     assert doc.file_type == "text"
     assert doc.text == "first line\nsecond line\nthird line\n"
     assert doc.page_offsets == ()
