@@ -61,7 +61,7 @@ def test_ray_ingest_builds_the_same_index_and_stays_incremental(
     assert report.files_added == 12 and report.chunks_added == local.info().chunks and report.skipped == []
     assert _contents(remote) == _contents(local)  # same chunks, spans and lines
     theirs, ours = _vectors_by_text(remote), _vectors_by_text(local)
-    assert theirs.keys() == ours.keys() and all(np.allclose(theirs[t], ours[t]) for t in ours)
+    assert ours and theirs.keys() == ours.keys() and all(np.allclose(theirs[t], ours[t]) for t in ours)
     assert remote.verify() == []
     m_local = json.loads((local.index_path / "manifest.json").read_text())
     m_ray = json.loads((remote.index_path / "manifest.json").read_text())
