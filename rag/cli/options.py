@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from rag.config import INDEX_TYPES, PRECISIONS, RagConfig
 from rag.errors import RagError
@@ -27,7 +27,8 @@ from rag.errors import RagError
 if TYPE_CHECKING:
     from rag.pipeline import RagPipeline
 
-Subparsers = argparse._SubParsersAction  # what ``ArgumentParser.add_subparsers`` returns
+# What ``ArgumentParser.add_subparsers`` returns: each command module's ``register`` adds its commands to it.
+Subparsers: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
 
 RETRIEVAL_CHOICES = ("hybrid", "dense", "lexical")
 GROUNDING_CHOICES = ("auto", "snap", "check")
