@@ -192,6 +192,7 @@ def test_reranker_reorders_candidates_with_a_real_cross_encoder(
     hits = reranked_pipeline.retrieve(question, k=4)
     expected = CrossEncoder(str(model)).predict([(question, h.chunk.text) for h in candidates])
     order = sorted(range(len(candidates)), key=lambda i: -float(expected[i]))[:4]
+    assert order != [0, 1, 2, 3]  # the cross-encoder disagrees with retrieval, so keeping its order would fail
     assert [h.chunk.id for h in hits] == [candidates[i].chunk.id for i in order]
     assert [h.rank for h in hits] == [1, 2, 3, 4]
     assert hits[0].score == pytest.approx(float(expected[order[0]]), rel=1e-4)
