@@ -26,8 +26,9 @@ def register(subparsers: Subparsers) -> None:
 
 
 def serve(args: argparse.Namespace) -> int:
-    from rag.serve import ServerSettings, check_bind
-    from rag.serve import serve as run_server
+    # From rag.serve.app, where serve is defined, so a test that replaces rag.serve.app.serve is obeyed.
+    from rag.serve.app import ServerSettings, check_bind
+    from rag.serve.app import serve as run_server
 
     settings = ServerSettings.from_env(
         api_key=args.api_key,

@@ -176,13 +176,18 @@ def test_index_option_reaches_ingest(no_settings: Path, tmp_path: Path, capsys: 
     assert [s["reason"] for s in report["skipped"]] == ["no such file or folder"]
 
 
+# Both names of the function that runs the server: whichever the CLI calls, no test starts a real one.
+SERVE_TARGETS = ("rag.serve.serve", "rag.serve.app.serve")
+
+
 def test_index_option_reaches_serve(no_settings: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     seen: dict[str, Any] = {}
 
     def fake_serve(pipeline: Any, **kwargs: Any) -> None:
         seen.update(kwargs, index=pipeline.index_path, top_k=pipeline.config.top_k)
 
-    monkeypatch.setattr("rag.serve.serve", fake_serve)
+    for target in SERVE_TARGETS:
+        monkeypatch.setattr(target, fake_serve)
     argv = ["serve", "--index", str(no_settings), "--port", "9124", "-k", "3", "--max-body-kb", "2", "-q"]
     assert main(argv) == 0
     assert (seen["index"], seen["host"], seen["port"], seen["top_k"]) == (no_settings, "127.0.0.1", 9124, 3)
@@ -195,7 +200,8 @@ def test_serve_refuses_a_public_address_without_a_key(
     def never(*args: Any, **kwargs: Any) -> None:
         raise AssertionError("the server must not start")
 
-    monkeypatch.setattr("rag.serve.serve", never)
+    for target in SERVE_TARGETS:
+        monkeypatch.setattr(target, never)
     assert main(["serve", "--host", "0.0.0.0", "--index", str(no_settings)]) == 2
     assert "refusing to listen on 0.0.0.0 without an API key" in capsys.readouterr().err
 
