@@ -17,6 +17,7 @@ from rag.index.vectors import VectorIndex, choose_kind, gpu_count, ivf_nlist, ne
 from rag.pipeline import RagPipeline
 
 DIM = 48
+PARAM_NAMES = {"ivf": {"nlist", "nprobe"}, "hnsw": {"M", "efSearch", "efConstruction"}}  # the search parameters
 
 
 def clustered(n: int, seed: int = 0, clusters: int = 200) -> np.ndarray:
@@ -80,6 +81,7 @@ def test_approximate_index_recall_deletes_filters_and_persistence(kind: str, tmp
     # saved and loaded with the tuned parameters
     index.save(tmp_path / "v.faiss")
     loaded = VectorIndex.load(tmp_path / "v.faiss")
+    assert set(index.params()) == PARAM_NAMES[kind]
     assert loaded.kind == kind and loaded.params() == index.params() and len(loaded) == 11_900
     assert np.array_equal(np.sort(loaded.ids()), np.sort(index.ids()))
     assert np.array_equal(loaded.search(q[:20], 10)[1], index.search(q[:20], 10)[1])
@@ -104,7 +106,11 @@ def test_pipeline_keeps_an_approximate_index_correct_through_changes(
     p = fake_pipeline(index_type=kind)
     p.ingest([copy_corpus])
     manifest = json.loads((p.index_path / "manifest.json").read_text())
-    assert manifest["index_type"] == kind and manifest["index_policy"] == kind and manifest["index_params"]
+    assert manifest["index_type"] == kind and manifest["index_policy"] == kind
+    # the manifest records the search parameters of the committed vector file, not just some parameters
+    stored = VectorIndex.load(p.index_path / manifest["files"]["vectors"])
+    assert stored.kind == kind and manifest["index_params"] == stored.params()
+    assert set(manifest["index_params"]) == PARAM_NAMES[kind]
     assert p.verify() == []
     hits = p.retrieve("What does BM25 rank by?", k=3)
     assert hits and "bm25" in hits[0].chunk.source.lower()
