@@ -716,6 +716,28 @@ def test_openapi_documents_every_route(client: TestClient) -> None:
     )
 
 
+def test_openapi_documents_the_api_key_only_when_there_is_one(pipeline: RagPipeline, client_for: Any) -> None:
+    keyless = client_for(pipeline).get("/openapi.json").json()
+    keyed = client_for(pipeline, api_key="k").get("/openapi.json").json()
+    assert "securitySchemes" not in keyless["components"]
+    assert keyed["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"
+    assert keyed["components"]["schemas"] == keyless["components"]["schemas"]
+    assert keyed["paths"].keys() == keyless["paths"].keys()
+    for path, operations in keyed["paths"].items():
+        for method, op in operations.items():
+            without = keyless["paths"][path][method]
+            assert "401" not in without["responses"] and "security" not in without
+            if path == "/health":  # liveness needs no key
+                assert op == without
+                continue
+            # the key adds the bearer scheme and the 401 answer to the operation, nothing else
+            assert op["security"] == [{"HTTPBearer": []}]
+            assert op["responses"]["401"]["content"]["application/json"]["schema"]["$ref"].endswith("/ErrorResponse")
+            assert {c: r for c, r in op["responses"].items() if c != "401"} == without["responses"]
+            rest = {k: v for k, v in op.items() if k not in ("security", "responses")}
+            assert rest == {k: v for k, v in without.items() if k != "responses"}
+
+
 def test_uploads_after_shutdown_are_503(client: TestClient) -> None:
     client.app.state.uploads.close()  # type: ignore[attr-defined]
     r = client.post("/documents", files=[("files", ("late.txt", b"too late", "text/plain"))])
