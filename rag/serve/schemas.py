@@ -10,8 +10,9 @@ the same names and types, and each model states only where the HTTP shape differ
 - ``PassageModel`` (a Hit with its Chunk flattened into it): the chunk's ``id`` is ``chunk_id``, its
   ``metadata`` is left out, ``location`` (``Chunk.location()``) is added, and ``source`` is the display path.
 - ``IngestReportModel`` (IngestReport): the ``index`` path is left out.
-- ``JobModel`` (Job): ``status`` is one of queued/running/done/failed; the staged files and the metadata are
-  left out; fields with a default in the dataclass are optional.
+- ``JobModel`` (Job): ``status`` is one of queued/running/done/failed (and required); the staged files and
+  the metadata are left out; the fields that default to None in the dataclass (started, finished, report,
+  error) are optional.
 
 ``CitationModel``, ``SkippedModel`` and ``InfoResponse`` are their dataclasses unchanged. A nested dataclass
 (an Answer's Citations, an IngestReport's SkippedFiles, a Job's IngestReport) is shown as its derived model.
