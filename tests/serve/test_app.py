@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from rag.answer.generators.local import GenerationRequest
+from rag.answer.generators.base import GenerationRequest
 from rag.cli.main import main
 from rag.config import RagConfig
 from rag.errors import ConfigError, GeneratorError, IndexLockedError, RagError
@@ -135,9 +135,10 @@ def test_health_before_and_after_an_index(fake_pipeline: Factory, corpus_dir: Pa
 
 
 def test_warm_up_loads_the_models_at_start(tmp_path: Path, corpus_dir: Path, client_for: Any) -> None:
-    p = RagPipeline(RagConfig(index=tmp_path / "idx", embedder="hash", generator="echo", quiet=True))
+    fakes = {"embedder": "rag.testing:HashEmbedder", "generator": "rag.testing:EchoGenerator"}  # named, as a user would
+    p = RagPipeline(RagConfig(index=tmp_path / "idx", quiet=True, **fakes))
     p.ingest([corpus_dir])
-    p2 = RagPipeline(RagConfig(index=tmp_path / "idx", generator="echo", quiet=True))
+    p2 = RagPipeline(RagConfig(index=tmp_path / "idx", generator="rag.testing:EchoGenerator", quiet=True))
     assert p2.models_loaded is False
     client = client_for(p2, warm_up=True)
     deadline = time.monotonic() + WAIT_S
@@ -151,7 +152,7 @@ def test_warm_up_loads_the_models_at_start(tmp_path: Path, corpus_dir: Path, cli
 def test_info(client: TestClient) -> None:
     info = client.get("/info").json()
     assert info["documents"] == 12
-    assert info["embedder"] == "hash:256"
+    assert info["embedder"] == "rag.testing:HashEmbedder"
     assert info["chunks"] == info["vectors"] > 12
 
 

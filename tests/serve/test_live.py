@@ -17,7 +17,7 @@ import pytest
 import uvicorn
 from fastapi import FastAPI
 
-from rag.answer.generators.local import GenerationRequest
+from rag.answer.generators.base import GenerationRequest
 from rag.config import RagConfig
 from rag.pipeline import RagPipeline
 from rag.serve.app import ServerSettings, create_app
