@@ -38,10 +38,10 @@ def info(args: argparse.Namespace) -> int:
 
 
 def verify(args: argparse.Namespace) -> int:
-    """Exit status 1 when problems are found."""
-    problems = open_pipeline(args).verify()
-    print_problems(problems, args.json)
-    return 1 if problems else 0
+    """Exit status 1 when the index is damaged; leftovers of an interrupted write are notes (exit 0)."""
+    report = open_pipeline(args).verify_report()
+    print_problems(report.problems, args.json, report.notes)
+    return 0 if report.ok else 1
 
 
 def compact(args: argparse.Namespace) -> int:

@@ -60,12 +60,16 @@ def print_info(info: IndexInfo) -> None:
         print(f"{key:>15}: {value}")
 
 
-def print_problems(problems: list[str], as_json: bool) -> None:
-    """What ``rag verify`` found: nothing (consistent) or one line per problem."""
+def print_problems(problems: list[str], as_json: bool, notes: list[str] | None = None) -> None:
+    """What ``rag verify`` found: one line per problem (damage) and per note (harmless leftovers)."""
+    notes = notes or []
     if as_json:
-        print(to_json({"ok": not problems, "problems": problems}))
-    else:
-        print("index is consistent" if not problems else "\n".join(f"problem: {p}" for p in problems))
+        print(to_json({"ok": not problems, "problems": problems, "notes": notes}))
+        return
+    lines = [f"problem: {p}" for p in problems] + [f"note: {n}" for n in notes]
+    if not problems:
+        lines.insert(0, "index is consistent")
+    print("\n".join(lines))
 
 
 def print_eval_report(report: EvalReport) -> None:

@@ -1,4 +1,4 @@
-"""The command line, run in-process (rag.cli.main.main) on the fakes: RAG_EMBEDDER=hash, RAG_GENERATOR=echo."""
+"""The command line, run in-process (rag.cli.main) on the fakes named by class path (RAG_EMBEDDER, RAG_GENERATOR)."""
 
 from __future__ import annotations
 
@@ -18,8 +18,8 @@ def index(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     for f in dataclasses.fields(RagConfig):
         monkeypatch.delenv(f"RAG_{f.name.upper()}", raising=False)
     path = tmp_path / "idx"
-    monkeypatch.setenv("RAG_EMBEDDER", "hash")
-    monkeypatch.setenv("RAG_GENERATOR", "echo")
+    monkeypatch.setenv("RAG_EMBEDDER", "rag.testing:HashEmbedder")
+    monkeypatch.setenv("RAG_GENERATOR", "rag.testing:EchoGenerator")
     monkeypatch.setenv("RAG_INDEX", str(path))
     work = tmp_path / "cwd"
     work.mkdir()
@@ -48,7 +48,7 @@ def test_ingest_json(index: Path, corpus_dir: Path, capsys: pytest.CaptureFixtur
     assert report["files_seen"] == 12
     assert report["skipped"] == []
     assert report["chunks_added"] > 12
-    assert report["model"] == "hash:256"
+    assert report["model"] == "rag.testing:HashEmbedder"
     assert report["index"] == str(index)
     assert (index / "manifest.json").is_file()
     again = run_json(capsys, "ingest", str(corpus_dir))
@@ -88,18 +88,18 @@ def test_info_json(built: Path, capsys: pytest.CaptureFixture[str]) -> None:
     info = run_json(capsys, "info")
     assert isinstance(info, dict)
     assert info["path"] == str(built)
-    assert info["embedder"] == "hash:256"
+    assert info["embedder"] == "rag.testing:HashEmbedder"
     assert info["dimension"] == 256
     assert info["documents"] == 12
     assert info["chunks"] == info["vectors"] > 12
     assert info["generation"] == 1
-    assert info["format_version"] == 1
+    assert info["format_version"] == 2
 
 
 def test_info_text(built: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["info"]) == 0
     out = capsys.readouterr().out
-    assert "hash:256" in out and "documents: 12" in out
+    assert "rag.testing:HashEmbedder" in out and "documents: 12" in out
 
 
 def test_search_json(built: Path, corpus_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -209,20 +209,29 @@ def test_serve_refuses_a_public_address_without_a_key(
 # -- exit codes ----------------------------------------------------------------------------------------------
 
 
-def test_verify_exits_1_when_problems_are_found(
+def test_verify_exits_1_on_damage_and_0_with_only_notes(
     no_settings: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    from rag.index.verify import VerifyReport
     from rag.pipeline import RagPipeline
 
-    monkeypatch.setattr(RagPipeline, "verify", lambda self: ["chunk 3 has no vector", "orphan vector 9"])
+    damaged = VerifyReport(["chunk 3 has no vector", "orphan vector 9"], ["files left by an interrupted write: x"])
+    monkeypatch.setattr(RagPipeline, "verify_report", lambda self: damaged)
     assert main(["verify", "--index", str(no_settings), "-q"]) == 1
-    assert capsys.readouterr().out == "problem: chunk 3 has no vector\nproblem: orphan vector 9\n"
+    assert capsys.readouterr().out == (
+        "problem: chunk 3 has no vector\nproblem: orphan vector 9\nnote: files left by an interrupted write: x\n"
+    )
     assert main(["verify", "--index", str(no_settings), "-q", "--json"]) == 1
     assert json.loads(capsys.readouterr().out) == {
         "ok": False,
         "problems": ["chunk 3 has no vector", "orphan vector 9"],
+        "notes": ["files left by an interrupted write: x"],
     }
-    monkeypatch.setattr(RagPipeline, "verify", lambda self: [])
+    leftovers = VerifyReport([], ["files left by an interrupted write (removed by the next ingest): vectors.3.faiss"])
+    monkeypatch.setattr(RagPipeline, "verify_report", lambda self: leftovers)
+    assert main(["verify", "--index", str(no_settings), "-q"]) == 0
+    assert capsys.readouterr().out == f"index is consistent\nnote: {leftovers.notes[0]}\n"
+    monkeypatch.setattr(RagPipeline, "verify_report", lambda self: VerifyReport())
     assert main(["verify", "--index", str(no_settings), "-q"]) == 0
     assert capsys.readouterr().out == "index is consistent\n"
 
