@@ -1,4 +1,5 @@
-"""Answer quality of the generator backends on the QA sets: EM, F1, citation accuracy, refusals.
+"""Answer quality of the generator backends on the QA sets: EM, F1, answer contained, faithfulness, citation
+accuracy, refusals, seconds per answer.
 
 One index per set (default embedder); every generator answers the same questions (spread over qa.jsonl).
 Also the refusal rate on questions whose paragraph was held out of a second index.
@@ -58,13 +59,14 @@ def main() -> int:
             partial.close()
     print()
     print(
-        "| set | embedder | generator | EM | F1 | citation acc. | refused (answerable) | refused (paragraph removed) "
-        "| s/answer | questions |"
+        "| set | embedder | generator | EM | F1 | contained | faithful | citation acc. | refused (answerable) "
+        "| refused (paragraph removed) | s/answer | questions |"
     )
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for name, embedder, generator, s in rows:
         print(
-            f"| {name} | {embedder} | {generator} | {s.exact_match:.3f} | {s.f1:.3f} | {s.citation_accuracy:.3f} | "
+            f"| {name} | {embedder} | {generator} | {s.exact_match:.3f} | {s.f1:.3f} | {s.answer_contained:.3f} | "
+            f"{s.faithfulness:.3f} | {s.citation_accuracy:.3f} | "
             f"{s.refusal_rate:.3f} | {s.refusal_when_removed:.3f} ({s.removed_questions}) | "
             f"{s.seconds_per_answer:.2f} | {s.questions} |"
         )

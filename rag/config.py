@@ -33,12 +33,14 @@ EmbedBackend = Literal["auto", "torch", "openvino"]
 IndexType = Literal["auto", "flat", "ivf", "hnsw"]
 RetrievalMode = Literal["hybrid", "dense", "lexical"]
 GroundingMode = Literal["auto", "snap", "check"]
+LlmRuntime = Literal["auto", "onnxruntime", "torch"]
 # The choices of the settings above; the embedder, the vector index and the CLI take them from here.
 PRECISIONS: tuple[str, ...] = get_args(Precision)
 EMBED_BACKENDS: tuple[str, ...] = get_args(EmbedBackend)
 INDEX_TYPES: tuple[str, ...] = get_args(IndexType)
 RETRIEVAL_MODES: tuple[str, ...] = get_args(RetrievalMode)
 GROUNDING_MODES: tuple[str, ...] = get_args(GroundingMode)
+LLM_RUNTIMES: tuple[str, ...] = get_args(LlmRuntime)
 
 
 @dataclass(frozen=True)
@@ -110,12 +112,16 @@ class RetrievalSettings:
 
 @dataclass(frozen=True)
 class AnswerSettings:
-    """``generator``: a registered backend (``smollm2``, ``gemma3``, ``extractive``, ``openai``), a local model
-    folder, or ``module:Class``. ``openai`` uses ``base_url``, ``llm_model``, ``request_timeout`` and
+    """``generator``: a registered backend (``qwen2.5-0.5b``, the default; ``smollm2``, ``gemma3``, ``extractive``,
+    ``openai``), a local model folder, or ``module:Class``. ``llm_runtime``: where the local chat model runs (auto:
+    onnxruntime-genai int4 when installed, else torch). ``compress_passages``: give the model only the sentences
+    that bear on the question. ``openai`` uses ``base_url``, ``llm_model``, ``request_timeout`` and
     ``max_retries`` (the API key comes from $RAG_API_KEY_OPENAI or $OPENAI_API_KEY). ``grounding``: how answers are
     checked (auto: the backend's own mode). ``max_new_tokens``/``context_tokens`` 0: the backend's default."""
 
-    generator: str = "smollm2"
+    generator: str = "qwen2.5-0.5b"
+    llm_runtime: LlmRuntime = "auto"
+    compress_passages: bool = True
     max_new_tokens: Annotated[int, Min(0, " (0: the backend's default)")] = 0
     temperature: Annotated[float, Min(0)] = 0.0
     grounding: GroundingMode = "auto"

@@ -86,6 +86,33 @@ def f1_score(prediction: str, answers: list[str], language: str) -> float:
     return max((_f1(normalize_en(prediction).split(), normalize_en(a).split()) for a in answers), default=0.0)
 
 
+def _flatten(answers: list[Any]) -> list[str]:
+    out: list[str] = []
+    for a in answers:
+        out.extend(_flatten(a) if isinstance(a, list | tuple) else [str(a)])
+    return out
+
+
+def answer_contained(prediction: str, answers: list[Any], language: str) -> float:
+    """1.0 when a reference answer appears in the prediction, after folding case and whitespace (all whitespace
+    dropped for CJK); reference lists may be nested."""
+    def fold(text: str) -> str:
+        text = text.casefold()
+        return "".join(text.split()) if language in ("zh", "ja", "ko") else " ".join(text.split())
+
+    said = fold(prediction)
+    return max((float(bool(fold(a)) and fold(a) in said) for a in _flatten(answers)), default=0.0)
+
+
+def faithfulness(answer: Any) -> float:
+    """Share of the answer's sentences supported by a passage they cite (``Answer.supported``: the cited
+    passages against those whose words support the sentence); 0 when no sentence is."""
+    sentences = [s for s in answer.supported if s.text.strip()]
+    if not sentences:
+        return 0.0
+    return sum(1 for s in sentences if set(s.cited) & set(s.passages)) / len(sentences)
+
+
 def strip_citations(text: str) -> str:
     return _CITATION.sub("", text).strip()
 
@@ -188,6 +215,8 @@ class AnswerScores:
     # share refused of questions whose answer paragraph was left out of the index (None: not measured)
     refusal_when_removed: float | None = None
     removed_questions: int = 0
+    answer_contained: float = 0.0  # share of questions whose answer text contains a reference answer
+    faithfulness: float = 0.0  # mean, over answered questions, of the share of sentences their citations support
 
 
 @dataclass(frozen=True)
@@ -252,7 +281,7 @@ def score_answers(pipeline: Any, data: BeirSet, limit: int) -> AnswerScores | No
         return None
     step = max(1, len(data.qa) // limit)
     sample = data.qa[::step][:limit]
-    em, f1, cited_ok, refused, seconds = [], [], [], 0, []
+    em, f1, cited_ok, refused, seconds, contained, faithful = [], [], [], 0, [], [], []
     for item in sample:
         t0 = time.perf_counter()
         answer = pipeline.ask(item["question"])
@@ -262,12 +291,16 @@ def score_answers(pipeline: Any, data: BeirSet, limit: int) -> AnswerScores | No
             refused += 1
             em.append(0.0)
             f1.append(0.0)
+            contained.append(0.0)
             continue
         prediction = strip_citations(answer.text)
-        em.append(exact_match(prediction, item["answers"], language))
-        f1.append(f1_score(prediction, item["answers"], language))
+        references = _flatten(item["answers"])
+        em.append(exact_match(prediction, references, language))
+        f1.append(f1_score(prediction, references, language))
+        contained.append(answer_contained(prediction, references, language))
+        faithful.append(faithfulness(answer))
         first = answer.citations[0] if answer.citations else None
-        cited_ok.append(float(first is not None and any(a in first.text for a in item["answers"])))
+        cited_ok.append(float(first is not None and any(a in first.text for a in references)))
     return AnswerScores(
         exact_match=statistics.fmean(em),
         f1=statistics.fmean(f1),
@@ -275,6 +308,8 @@ def score_answers(pipeline: Any, data: BeirSet, limit: int) -> AnswerScores | No
         refusal_rate=refused / len(sample),
         questions=len(sample),
         seconds_per_answer=statistics.fmean(seconds),
+        answer_contained=statistics.fmean(contained),
+        faithfulness=statistics.fmean(faithful) if faithful else 0.0,
     )
 
 

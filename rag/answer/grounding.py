@@ -176,9 +176,17 @@ def says_not_found(text: str) -> bool:
     return len(text) < 300 and bool(_NOT_FOUND.search(text))
 
 
+_LEADING_MARKERS = re.compile(r"^[ \t]*((?:\[\d{1,3}\][ \t]*)+)(\S.*?)[ \t]*$", re.MULTILINE)
+
+
+def markers_last(text: str) -> str:
+    """A line that starts with its citation ("[1] 2020年", small models' habit) gets them at its end instead."""
+    return _LEADING_MARKERS.sub(lambda m: f"{m.group(2)} {''.join(m.group(1).split())}", text)
+
+
 def check(raw: str, question: str, passages: list[str]) -> Checked:
     """Keep a capable model's answer as written, checking its citations and support (see the module doc)."""
-    text = _PREFIX.sub("", raw.strip()).strip()
+    text = markers_last(_PREFIX.sub("", raw.strip()).strip())
     cleaned = clean_markers(text, len(passages))
     body = strip_markers(cleaned.text)
     if not passages:

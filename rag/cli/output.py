@@ -88,7 +88,8 @@ def print_eval_report(report: EvalReport) -> None:
     if report.answers:
         a = report.answers
         print(
-            f"answers: EM {a.exact_match:.4f}  F1 {a.f1:.4f}  citation accuracy {a.citation_accuracy:.4f}  "
+            f"answers: EM {a.exact_match:.4f}  F1 {a.f1:.4f}  contained {a.answer_contained:.4f}  "
+            f"faithfulness {a.faithfulness:.4f}  citation accuracy {a.citation_accuracy:.4f}  "
             f"refused {a.refusal_rate:.2%}  ({a.questions} questions, {a.seconds_per_answer:.2f} s each); "
             f"refused {a.refusal_when_removed or 0:.2%} of {a.removed_questions} questions whose paragraph "
             "was left out of the index"

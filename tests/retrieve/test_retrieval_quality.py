@@ -205,3 +205,25 @@ def test_missing_reranker_is_a_clear_error(corpus_dir: Path, fake_pipeline: Call
     pipeline.ingest([corpus_dir])
     with pytest.raises(ModelLoadError, match="could not load reranker"):
         pipeline.retrieve("anything")
+
+
+def test_answer_contained_and_faithfulness() -> None:
+    from rag.evaluation import answer_contained, faithfulness
+    from rag.types import SentenceSupport
+
+    assert answer_contained("It was introduced in  2017 [1].", ["2017"], "en") == 1.0
+    assert answer_contained("The TRANSFORMER paper", [["transformer paper"], "x"], "en") == 1.0  # nested lists
+    assert answer_contained("于 2020 年提出", ["2020年"], "zh") == 1.0  # CJK: spaces do not count
+    assert answer_contained("in 2018", ["2017"], "en") == 0.0 and answer_contained("x", [""], "en") == 0.0
+
+    from types import SimpleNamespace
+
+    answer = SimpleNamespace(
+        supported=[
+            SentenceSupport("Made in 2017. [1]", cited=[1], passages=[1, 2]),
+            SentenceSupport("Invented by aliens. [2]", cited=[2], passages=[]),
+            SentenceSupport("Uncited but true.", cited=[], passages=[1]),
+        ]
+    )
+    assert faithfulness(answer) == 1 / 3  # only the first sentence is supported by a passage it cites
+    assert faithfulness(SimpleNamespace(supported=[])) == 0.0

@@ -1,22 +1,64 @@
 """The generator factory: ``AnswerSettings.generator`` names a backend.
 
-Registered: ``smollm2`` (default) and ``gemma3`` (local transformers models), ``extractive`` (passage sentences,
-no model) and ``openai`` (any OpenAI-compatible server). Anything else is a ``module:Class`` path (a class built with
+Registered: ``qwen2.5-0.5b`` (the default: Qwen2.5-Coder-0.5B-Instruct, a chat model run on onnxruntime-genai or
+torch), ``smollm2`` and ``gemma3`` (small completion models on transformers), ``extractive`` (passage sentences, no
+model) and ``openai`` (any OpenAI-compatible server). Anything else is a ``module:Class`` path (a class built with
 ``from_settings(settings)`` when it has one, else with no arguments) or a local folder of a causal LM. Backends
 register here, with ``GENERATORS.register(name, factory)``; tests pass their fakes to ``RagPipeline`` as objects.
 """
 
 from __future__ import annotations
 
+import logging
+from typing import TYPE_CHECKING
+
 from rag.answer.generators.base import Generator
 from rag.config import AnswerSettings
+from rag.errors import ModelLoadError
 from rag.registry import Registry
+
+if TYPE_CHECKING:
+    from rag.answer.generators.runtimes import ChatRuntime
+
+log = logging.getLogger(__name__)
+
+QWEN = "qwen2.5-0.5b"
 
 
 def _local(spec: str, settings: AnswerSettings) -> Generator:
     from rag.answer.generators.local import LocalGenerator
 
     return LocalGenerator(spec, temperature=settings.temperature, context_tokens=settings.context_tokens)
+
+
+def _qwen(spec: str, settings: AnswerSettings) -> Generator:
+    from rag.answer.generators.chat import ChatGenerator
+
+    return ChatGenerator(
+        QWEN,
+        lambda: qwen_runtime(settings.llm_runtime),
+        context_tokens=settings.context_tokens,
+        compress_passages=settings.compress_passages,
+    )
+
+
+def qwen_runtime(choice: str = "auto") -> ChatRuntime:
+    """Qwen2.5-Coder-0.5B-Instruct loaded on ``choice``: ``onnxruntime`` (int4), ``torch`` (bf16 on CPUs with
+    native bf16, else fp32), or ``auto``: onnxruntime when onnxruntime-genai is installed and the export works,
+    else torch (with a warning saying why)."""
+    from rag.answer.generators.runtimes import OnnxRuntime, TorchRuntime
+    from rag.embed.hardware import default_device, resolve_precision
+    from rag.models.convert import qwen_05b_onnx, qwen_05b_transformers
+
+    if choice in ("auto", "onnxruntime"):
+        try:
+            return OnnxRuntime(qwen_05b_onnx())
+        except ModelLoadError as exc:
+            if choice == "onnxruntime":
+                raise
+            log.warning("onnxruntime is not usable for %s (%s); running it on torch", QWEN, exc)
+    device = default_device()
+    return TorchRuntime(qwen_05b_transformers(), dtype=resolve_precision("auto", device), device=device)
 
 
 def _extractive(spec: str, settings: AnswerSettings) -> Generator:
@@ -32,6 +74,7 @@ def _openai(spec: str, settings: AnswerSettings) -> Generator:
 
 
 GENERATORS: Registry[Generator, AnswerSettings] = Registry("generator", fallback=_local)
+GENERATORS.register(QWEN, _qwen, aliases=("qwen", "qwen2.5", "qwen2.5-coder-0.5b-instruct"))
 GENERATORS.register("smollm2", _local)
 GENERATORS.register("gemma3", _local)
 GENERATORS.register("extractive", _extractive)

@@ -1,0 +1,109 @@
+"""CPU runtimes for the default generator (Qwen2.5-Coder-0.5B-Instruct), side by side on the same prompts.
+
+    python benchmarks/generators.py [--runtimes onnxruntime,torch-float32,torch-bfloat16] [--questions 20]
+                                    [--set xquad/beir_en]
+
+Each runtime answers the same questions from their gold paragraph (the prompt rag would build: system rules,
+the numbered passage, the question, in the model's chat template), one runtime at a time in this process.
+Reported per runtime: load seconds, prefill tokens/s (prompt tokens / time to the first token), decode tokens/s
+(later tokens / their time), peak RSS growth while it ran, and F1 / answer-contained of the answers against the
+references (after the same citation stripping ``rag eval`` does). The ratios are against the first runtime.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import resource
+import statistics
+import time
+from pathlib import Path
+from typing import Any
+
+from quality import data_root  # type: ignore[import-not-found]
+
+from rag.answer.generators.runtimes import ChatRuntime, OnnxRuntime, TorchRuntime
+from rag.answer.prompting import chat_messages
+from rag.evaluation import answer_contained, f1_score, load_beir, strip_citations
+from rag.models.convert import qwen_05b_onnx, qwen_05b_transformers
+from rag.text.langdetect import detect_language
+
+
+def rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def load(name: str) -> ChatRuntime:
+    if name == "onnxruntime":
+        return OnnxRuntime(qwen_05b_onnx())
+    dtype = name.removeprefix("torch-")
+    return TorchRuntime(qwen_05b_transformers(), dtype=dtype)
+
+
+def measure(runtime: ChatRuntime, items: list[dict[str, Any]], corpus: dict[str, tuple[str, str]]) -> dict[str, Any]:
+    prefill, decode, f1, contained = [], [], [], []
+    for item in items:
+        title, text = corpus[str(item["context_id"])]
+        language = detect_language(item["question"])
+        prompt = runtime.render(chat_messages(item["question"], [f"{title} {text}".strip()], language))
+        n_prompt = runtime.count_tokens(prompt)
+        t0 = time.perf_counter()
+        first: float | None = None
+        pieces: list[str] = []
+        for piece in runtime.stream(prompt, 64):
+            if first is None:
+                first = time.perf_counter()
+            pieces.append(piece)
+        end = time.perf_counter()
+        answer = "".join(pieces)
+        n_answer = runtime.count_tokens(answer)
+        if first is not None:
+            prefill.append(n_prompt / (first - t0))
+            if n_answer > 1 and end > first:
+                decode.append((n_answer - 1) / (end - first))
+        prediction = strip_citations(answer)
+        f1.append(f1_score(prediction, item["answers"], language))
+        contained.append(answer_contained(prediction, item["answers"], language))
+    return {
+        "prefill": statistics.median(prefill),
+        "decode": statistics.median(decode) if decode else 0.0,
+        "f1": statistics.fmean(f1),
+        "contained": statistics.fmean(contained),
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runtimes", default="onnxruntime,torch-float32,torch-bfloat16")
+    parser.add_argument("--questions", type=int, default=20)
+    parser.add_argument("--set", default="xquad/beir_en")
+    args = parser.parse_args()
+    data = load_beir(data_root() / args.set)
+    step = max(1, len(data.qa) // args.questions)
+    items = data.qa[::step][: args.questions]
+    rows = []
+    for name in args.runtimes.split(","):
+        before = rss_mb()
+        t0 = time.perf_counter()
+        runtime = load(name)
+        loaded = time.perf_counter() - t0
+        scores = measure(runtime, items, data.corpus)
+        rows.append((name, loaded, scores, rss_mb() - before))
+        print(f"{name}: load {loaded:.1f} s, {scores}", flush=True)
+        del runtime
+        gc.collect()
+    base = rows[0][2]
+    print(f"\n{Path(args.set)}: {len(items)} questions from their gold paragraph, greedy, at most 64 new tokens\n")
+    print("| runtime | load s | prefill tok/s | decode tok/s | prefill vs first | decode vs first | RSS growth MB "
+          "| F1 | contained |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for name, loaded, s, grown in rows:
+        print(
+            f"| {name} | {loaded:.1f} | {s['prefill']:.0f} | {s['decode']:.1f} | {s['prefill'] / base['prefill']:.2f}x "
+            f"| {s['decode'] / max(base['decode'], 1e-9):.2f}x | {grown:.0f} | {s['f1']:.3f} | {s['contained']:.3f} |"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

