@@ -262,7 +262,7 @@ class RagPipeline:
         if not question or not question.strip():
             raise RagError("the question is empty; ask something")
         language = detect_language(question)
-        standalone = standalone_question(question, history, self.generator() if history else None)
+        standalone = standalone_question(question, history, self.generator() if history else None, language)
         hits = self.retrieve(standalone, k, filters=filters)
         settings = self.config.answer
         return plan(

@@ -63,8 +63,11 @@ STOPWORDS_ZH = _words(
 )
 
 
-def standalone_question(question: str, history: History | None, generator: Generator | None = None) -> str:
-    """``question`` made understandable without ``history`` (see the module doc). No history: unchanged."""
+def standalone_question(
+    question: str, history: History | None, generator: Generator | None = None, language: str | None = None
+) -> str:
+    """``question`` made understandable without ``history`` (see the module doc). No history: unchanged.
+    ``language``: the question's, when the caller detected it already."""
     if not history:
         return question
     raw = generator.rewrite_question(question, list(history)) if generator is not None else None
@@ -74,21 +77,21 @@ def standalone_question(question: str, history: History | None, generator: Gener
             log.info("follow-up %r rewritten by %s as %r", question, generator.name if generator else "?", written)
             return written
         log.warning("the generator's rewrite of %r was unusable (%r); rewriting deterministically", question, written)
-    return rewrite_follow_up(question, [user for user, _ in history])
+    return rewrite_follow_up(question, [user for user, _ in history], language)
 
 
-def rewrite_follow_up(question: str, previous_questions: list[str]) -> str:
+def rewrite_follow_up(question: str, previous_questions: list[str], language: str | None = None) -> str:
     """Deterministic rewrite: each previous question is made standalone in turn, then ``question`` against the
     last of them."""
     context = ""
     for previous in previous_questions:
         context = _rewrite_one(previous, context) if context else previous
-    return _rewrite_one(question, context) if context else question
+    return _rewrite_one(question, context, language) if context else question
 
 
-def is_follow_up(question: str) -> bool:
+def is_follow_up(question: str, language: str | None = None) -> bool:
     text = question.strip().lower()
-    if is_cjk_language(detect_language(question)):
+    if is_cjk_language(language or detect_language(question)):
         if text.startswith(FOLLOW_UP_STARTS_ZH) or any(p in text for p in PRONOUNS_ZH):
             return True
     else:
@@ -115,8 +118,8 @@ def content_terms(text: str) -> list[str]:
     return list(terms.values())
 
 
-def _rewrite_one(question: str, previous: str) -> str:
-    if not is_follow_up(question):
+def _rewrite_one(question: str, previous: str, language: str | None = None) -> str:
+    if not is_follow_up(question, language):
         return question
     have = {t.lower() for t in content_terms(question)}
     lowered = question.lower()
