@@ -23,7 +23,7 @@ from typing import Any
 from quality import data_root  # type: ignore[import-not-found]
 
 from rag.answer.generators.runtimes import ChatRuntime, OnnxRuntime, TorchRuntime
-from rag.answer.prompting import chat_messages
+from rag.answer.prompting import answer_form, compact_messages
 from rag.evaluation import answer_contained, f1_score, load_beir, strip_citations
 from rag.models.convert import qwen_05b_onnx, qwen_05b_transformers
 from rag.text.langdetect import detect_language
@@ -45,7 +45,8 @@ def measure(runtime: ChatRuntime, items: list[dict[str, Any]], corpus: dict[str,
     for item in items:
         title, text = corpus[str(item["context_id"])]
         language = detect_language(item["question"])
-        prompt = runtime.render(chat_messages(item["question"], [f"{title} {text}".strip()], language))
+        form = answer_form(item["question"], language)
+        prompt = runtime.render(compact_messages(item["question"], [f"{title} {text}".strip()], language, form))
         n_prompt = runtime.count_tokens(prompt)
         t0 = time.perf_counter()
         first: float | None = None

@@ -133,4 +133,4 @@ def test_answer_form_follows_the_question() -> None:
     assert answer_form("检索增强生成是哪一年提出的？", "zh") == "short"
     short = chat_messages("When was it released?", ["p"], "en")[0]["content"]
     steps = chat_messages("How do I install it?", ["p"], "en")[0]["content"]
-    assert "short sentence" in short and "numbered steps" in steps and short != steps
+    assert "not a full sentence" in short and "numbered steps" in steps and short != steps

@@ -12,6 +12,7 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 from rag.errors import ModelLoadError
 
@@ -59,6 +60,11 @@ class OnnxRuntime(ChatRuntime):
         self._model = og.Model(config)
         self._tokenizer = og.Tokenizer(self._model)
         self._lock = threading.Lock()  # one generation at a time: a second one would only halve the speed
+        self._eos = {int(t) for t in self._tokenizer.eos_token_ids}
+        self._generator: Any = None
+        self._cached: list[int] = []  # the tokens whose keys and values the generator holds
+        self._max_length = 0
+        self.last_prefill_tokens = 0
         log.info("loaded %s on onnxruntime-genai in %.1f s", folder.name, time.perf_counter() - t0)
 
     def render(self, messages: list[dict[str, str]]) -> str:
@@ -69,19 +75,41 @@ class OnnxRuntime(ChatRuntime):
         return len(self._tokenizer.encode(text))
 
     def stream(self, prompt: str, max_new_tokens: int) -> Iterator[str]:
-        og = self._og
-        ids = self._tokenizer.encode(prompt)
+        """Greedy decoding with prefix caching: the key/value cache of the last prompt is kept, and a new prompt
+        that starts with the same tokens (the system rules, most of the time) only prefills the rest."""
+        ids = [int(t) for t in self._tokenizer.encode(prompt)]
         with self._lock:
-            params = og.GeneratorParams(self._model)
-            params.set_search_options(max_length=len(ids) + max_new_tokens, do_sample=False)
-            generator = og.Generator(self._model, params)
-            generator.append_tokens(ids)
+            generator = self._resume(ids, max_new_tokens)
             decoder = self._tokenizer.create_stream()
-            while not generator.is_done():
+            for _ in range(max_new_tokens):
                 generator.generate_next_token()
-                piece = decoder.decode(int(generator.get_next_tokens()[0]))
+                token = int(generator.get_next_tokens()[0])
+                self._cached.append(token)
+                if token in self._eos or generator.is_done():
+                    break
+                piece = decoder.decode(token)
                 if piece:
                     yield piece
+
+    def _resume(self, ids: list[int], max_new_tokens: int) -> Any:
+        """A generator whose cache holds ``ids``: the kept one rewound to the common prefix, or a new one."""
+        og = self._og
+        common = 0
+        if self._generator is not None and len(ids) + max_new_tokens <= self._max_length:
+            limit = min(len(self._cached), len(ids) - 1)  # at least one new token to feed
+            while common < limit and self._cached[common] == ids[common]:
+                common += 1
+        if common == 0:
+            self._max_length = max(self.context_tokens, len(ids) + max_new_tokens)
+            params = og.GeneratorParams(self._model)
+            params.set_search_options(max_length=self._max_length, do_sample=False)
+            self._generator = og.Generator(self._model, params)
+        else:
+            self._generator.rewind_to(common)
+        self._generator.append_tokens(ids[common:])
+        self._cached = list(ids)
+        self.last_prefill_tokens = len(ids) - common
+        return self._generator
 
 
 class TorchRuntime(ChatRuntime):
