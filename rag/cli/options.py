@@ -5,7 +5,8 @@ Four groups, added to a command's parser by one call each:
 - ``add_config_options``: ``--index``, ``--config``, ``--json``, ``-q/--quiet``, ``-v/--verbose`` (every command);
 - ``add_query_options``: ``-k/--top-k``, ``--retrieval``, ``--min-score``, ``--filter``, ``--rerank``
   (``add_relevance_options`` is its ``-k`` and ``--min-score`` alone, for the commands that take no query);
-- ``add_generator_options``: ``--generator``, ``--base-url``, ``--model``, ``--timeout``, ``--grounding``,
+- ``add_generator_options``: ``--generator``, ``--base-url``, ``--model``, ``--timeout``, ``--llm-runtime``,
+  ``--grounding``,
   ``--stream``;
 - ``add_embedding_options``: ``--precision``, ``--batch-size``, ``--index-type``.
 
@@ -21,7 +22,7 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeAlias
 
-from rag.config import INDEX_TYPES, PRECISIONS, RagConfig
+from rag.config import INDEX_TYPES, LLM_RUNTIMES, PRECISIONS, RagConfig
 from rag.errors import RagError
 
 if TYPE_CHECKING:
@@ -34,8 +35,9 @@ RETRIEVAL_CHOICES = ("hybrid", "dense", "lexical")
 GROUNDING_CHOICES = ("auto", "snap", "check")
 
 GENERATOR_HELP = (
-    "generator: smollm2 (default), extractive (passage sentences, no model), openai (an OpenAI-compatible "
-    "server: Ollama, vLLM, llama.cpp server, a hosted API), or a local model folder"
+    "generator: qwen2.5-0.5b (default; Qwen2.5-Coder-0.5B-Instruct, offline), smollm2, extractive (passage "
+    "sentences, no model), openai (an OpenAI-compatible server: Ollama, vLLM, llama.cpp server, a hosted API), a "
+    "local model folder, or module:Class"
 )
 RERANK_HELP = "cross-encoder model folder (or hub id) to rerank the fused candidates"
 INDEX_TYPE_HELP = (
@@ -116,6 +118,13 @@ def add_generator_options(p: argparse.ArgumentParser, *, stream: bool = True) ->
         "--model", dest="llm_model", help="openai: model name (API key from $RAG_API_KEY_OPENAI or $OPENAI_API_KEY)"
     )
     p.add_argument("--timeout", type=float, dest="request_timeout", help="openai: seconds per request (default 60)")
+    p.add_argument(
+        "--llm-runtime",
+        choices=LLM_RUNTIMES,
+        dest="llm_runtime",
+        help="where the local chat model runs: auto (onnxruntime-genai int4 when installed, else torch), "
+        "onnxruntime or torch",
+    )
     p.add_argument(
         "--grounding",
         choices=GROUNDING_CHOICES,
