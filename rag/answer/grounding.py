@@ -29,7 +29,7 @@ import math
 import re
 from dataclasses import dataclass
 
-from rag.answer.citations import clean_markers, is_instruction, sentence_support, strip_markers
+from rag.answer.citations import clean_markers, evidence, is_instruction, sentence_support, strip_markers
 from rag.text.lexical import tokenize
 from rag.text.sentences import MARKUP, split_sentences
 from rag.types import SentenceSupport
@@ -160,6 +160,8 @@ class Checked:
     method: str  # "generated" (kept as written) | "extractive" (rejected and replaced) | "refused"
     invalid_citations: list[int]
     unsupported: list[str]  # the model's sentences that cite nothing and no passage supports
+    # each sentence with its citations and support, when check established it another way than word overlap
+    supported: list[SentenceSupport] | None = None
 
 
 _NOT_FOUND = re.compile(
@@ -193,6 +195,11 @@ def check(raw: str, question: str, passages: list[str]) -> Checked:
         return Checked("", [], "extractive", cleaned.invalid, [])
     if body and not cleaned.cited and says_not_found(body):
         return Checked(cleaned.text, [], "refused", cleaned.invalid, [])
+    short = _short_answer_source(body, question, passages)
+    if short:  # a short answer ("2017") copied from a sentence that answers the question
+        cited = [n for n in cleaned.cited if n in short] or short[:1]
+        text = cleaned.text if cleaned.cited else f"{body} [{cited[0]}]"
+        return Checked(text, cited, "generated", cleaned.invalid, [], [SentenceSupport(text, cited, short)])
     support = sentence_support(cleaned.text, passages)
     unsupported = [s.text for s in support if not s.grounded]
     if body and any(s.grounded for s in support) and _addresses(question, support, passages):
@@ -204,6 +211,28 @@ def check(raw: str, question: str, passages: list[str]) -> Checked:
 
 
 REST = 0.5  # share of an answer sentence's words found in one passage sentence for it to rest on that sentence
+SHORT_ANSWER_TOKENS = 8  # an answer of at most this many tokens may be a phrase copied from a passage
+
+
+def _short_answer_source(body: str, question: str, passages: list[str]) -> list[int]:
+    """Passages with a sentence that contains ``body`` word for word (case and whitespace aside) and bears on the
+    question about as well as the best one does: the support of a short answer such as "2017", which shares no
+    word with the question. Instruction-like passage sentences never count; empty when there is none."""
+    tokens = tokenize(body)
+    if not tokens or len(tokens) > SHORT_ANSWER_TOKENS:
+        return []
+    needle = "".join(body.casefold().split()).rstrip(".。")  # whitespace aside: "2020年" is in "于 2020 年提出"
+    if not needle:
+        return []
+    sentences = _sentences([evidence(p) for p in passages])
+    relevance = _Relevance(tokenize(question), sentences)
+    needed = RELEVANT * relevance.best
+    found = [
+        n
+        for n, sentence, words in sentences
+        if needle in "".join(sentence.casefold().split()) and relevance.of(words) >= needed
+    ]
+    return list(dict.fromkeys(found))
 
 
 def _addresses(question: str, support: list[SentenceSupport], passages: list[str]) -> bool:

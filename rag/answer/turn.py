@@ -130,6 +130,7 @@ def finish(turn: Turn, raw: str, generate_s: float) -> Answer:
     texts = [h.chunk.text for h in turn.passages]
     name = turn.generator.name if (turn.generator is not None and raw) else ""
     unsupported: list[str] = []
+    supported = None
     if turn.mode == "check":
         checked = check(raw, turn.standalone, texts)
         if checked.method == "refused":
@@ -141,6 +142,7 @@ def finish(turn: Turn, raw: str, generate_s: float) -> Answer:
             checked.invalid_citations,
             checked.unsupported,
         )
+        supported = checked.supported
         extractive = turn.generator is not None and turn.generator.extractive
         if method == "generated" and extractive:
             method = "extractive"
@@ -166,7 +168,7 @@ def finish(turn: Turn, raw: str, generate_s: float) -> Answer:
         grounding=method,
         generator=name,
         invalid_citations=list(invalid),
-        supported=sentence_support(text, texts),
+        supported=supported if supported is not None else sentence_support(text, texts),
         unsupported=unsupported,
         standalone_question=_standalone(turn),
     )
