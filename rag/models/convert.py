@@ -8,6 +8,7 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from rag.errors import ModelLoadError
@@ -17,23 +18,42 @@ from rag.models.locations import cache_dir
 log = logging.getLogger(__name__)
 
 
-def converted(gguf: Path, name: str, dtype: str = "float32") -> Path:
-    """``gguf`` converted once to a transformers folder ``name`` under the cache (weights de-quantised to
-    ``dtype``, memory-mapped safetensors), then reused."""
+def build_once(name: str, marker: str, build: Callable[[Path], None]) -> Path:
+    """The cache folder ``models/name``, made once: ``build(tmp)`` fills a temporary folder, which replaces the
+    target only when ``marker`` exists in it. A lock keeps two processes from building at once; a failed or killed
+    build leaves no target (a stale temporary folder is removed by the next build)."""
     target = cache_dir() / "models" / name
-    if (target / "config.json").is_file():
+    if (target / marker).is_file():
         return target
     from filelock import FileLock
 
     target.parent.mkdir(parents=True, exist_ok=True)
     with FileLock(str(target) + ".lock"):
-        if (target / "config.json").is_file():
+        if (target / marker).is_file():
             return target
-        log.warning("converting %s to a transformers model in %s (once; takes a minute)", gguf.name, target)
+        tmp = target.with_name(target.name + ".tmp")
+        shutil.rmtree(tmp, ignore_errors=True)
+        try:
+            build(tmp)
+            if not (tmp / marker).is_file():
+                raise ModelLoadError(f"building {target} made no {marker}")
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        shutil.rmtree(target, ignore_errors=True)
+        os.replace(tmp, target)
+    return target
+
+
+def converted(gguf: Path, name: str, dtype: str = "float32") -> Path:
+    """``gguf`` converted once to a transformers folder ``name`` under the cache (weights de-quantised to
+    ``dtype``, memory-mapped safetensors), then reused."""
+
+    def build(tmp: Path) -> None:
+        log.warning("converting %s to a transformers model (once; takes a minute)", gguf.name)
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
-        tmp = target.with_name(target.name + ".tmp")
         tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name, local_files_only=True)
         model = AutoModelForCausalLM.from_pretrained(
             str(gguf.parent), gguf_file=gguf.name, local_files_only=True, dtype=getattr(torch, dtype)
@@ -43,28 +63,18 @@ def converted(gguf: Path, name: str, dtype: str = "float32") -> Path:
             del model.config.quantization_config
         model.save_pretrained(str(tmp))
         tokenizer.save_pretrained(str(tmp))
-        shutil.rmtree(target, ignore_errors=True)
-        os.replace(tmp, target)
-    return target
+
+    return build_once(name, "config.json", build)
 
 
 def onnx_int4(hf_folder: Path, name: str) -> Path:
     """``hf_folder`` exported once to an ONNX Runtime GenAI folder ``name`` under the cache: int4 weights
     (MatMulNBits, int8 compute on the CPU), KV cache, the tokenizer and the chat template. The export runs in a
     child process (onnxruntime-genai's model builder) so its memory is returned when it ends."""
-    target = cache_dir() / "models" / name
-    if (target / "genai_config.json").is_file():
-        return target
-    from filelock import FileLock
 
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(target) + ".lock"):
-        if (target / "genai_config.json").is_file():
-            return target
-        log.warning("exporting %s to ONNX Runtime int4 in %s (once; takes a minute)", hf_folder.name, target)
-        tmp = target.with_name(target.name + ".tmp")
-        scratch = target.with_name(target.name + ".scratch")
-        shutil.rmtree(tmp, ignore_errors=True)
+    def build(tmp: Path) -> None:
+        log.warning("exporting %s to ONNX Runtime int4 (once; takes a minute)", hf_folder.name)
+        scratch = tmp.with_name(tmp.name + ".scratch")
         command = [
             sys.executable, "-m", "onnxruntime_genai.models.builder",
             "-i", str(hf_folder), "-o", str(tmp), "-p", "int4", "-e", "cpu", "-c", str(scratch),
@@ -74,12 +84,10 @@ def onnx_int4(hf_folder: Path, name: str) -> Path:
         done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
         shutil.rmtree(scratch, ignore_errors=True)
         if done.returncode != 0 or not (tmp / "genai_config.json").is_file():
-            shutil.rmtree(tmp, ignore_errors=True)
             tail = (done.stderr or done.stdout).strip().splitlines()[-3:]
             raise ModelLoadError(f"exporting {hf_folder} to ONNX failed: {' '.join(tail)}")
-        shutil.rmtree(target, ignore_errors=True)
-        os.replace(tmp, target)
-    return target
+
+    return build_once(name, "genai_config.json", build)
 
 
 def qwen_05b_transformers() -> Path:

