@@ -9,6 +9,7 @@ from rag.cli.options import (
     add_config_options,
     add_embedder,
     add_embedding_options,
+    add_metadata,
     key_value,
     open_pipeline,
 )
@@ -23,13 +24,7 @@ def register(subparsers: Subparsers) -> None:
     p.add_argument("--chunk-size", type=int, dest="chunk_size", help="chunk size in embedder tokens (default 200)")
     p.add_argument("--chunk-overlap", type=int, dest="chunk_overlap", help="overlap in tokens (default 30)")
     p.add_argument("--max-file-mb", type=float, dest="max_file_mb", help="skip files larger than this (default 50)")
-    p.add_argument(
-        "--metadata",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="metadata stored with every document of this ingest, for --filter meta.KEY=VALUE (repeatable)",
-    )
+    add_metadata(p, "metadata stored with every document of this ingest, for --filter meta.KEY=VALUE (repeatable)")
     p.add_argument(
         "--ray",
         nargs="?",

@@ -15,11 +15,14 @@ import time
 from collections.abc import Sequence
 
 from rag.cli import admin, evaluate, ingest, query, serve
+from rag.cli import watch as watch_command
 from rag.errors import RagError
 
 # In the order `rag --help` lists the commands: ingest, ask, chat, search, eval, info, verify, compact, remove, serve.
 COMMAND_MODULES = (ingest, query, evaluate, admin, serve)
 NOISY_LOGGERS = ("httpx", "sentence_transformers", "transformers", "filelock", "urllib3", "faiss")
+COMMAND_MODULES += (watch_command,)  # rag watch: last in `rag --help`
+NOISY_LOGGERS += ("watchfiles",)
 
 
 def build_parser() -> argparse.ArgumentParser:
