@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from rag.cli.options import Subparsers, add_config_options, add_generator_options, add_relevance_options, open_pipeline
 
@@ -19,6 +20,14 @@ def register(subparsers: Subparsers) -> None:
     p.add_argument("--max-concurrency", type=int, dest="max_concurrency", help="model requests at once (default 16)")
     p.add_argument("--max-body-kb", type=int, dest="max_body_kb", help="JSON request body limit (default 1024)")
     p.add_argument("--max-upload-mb", type=float, dest="max_upload_mb", help="upload request limit (default 50)")
+    p.add_argument(
+        "--watch",
+        action="append",
+        default=[],
+        type=Path,
+        metavar="PATH",
+        help="keep this file or folder in step with the index while serving, as `rag watch` (repeatable)",
+    )
     add_relevance_options(p)
     add_generator_options(p, stream=False)
     add_config_options(p)
@@ -35,8 +44,14 @@ def serve(args: argparse.Namespace) -> int:
         max_concurrency=args.max_concurrency,
         max_body_bytes=args.max_body_kb * 1024 if args.max_body_kb is not None else None,
         max_upload_bytes=int(args.max_upload_mb * 1024 * 1024) if args.max_upload_mb is not None else None,
+        watch=tuple(args.watch),
     )
     check_bind(args.host, settings)  # before any model loads: refuse at once
+    pipeline = open_pipeline(args)
+    if args.watch:  # a path that cannot be watched is refused before the server starts
+        from rag.watch import resolve_roots
+
+        resolve_roots(args.watch, pipeline.index_path)
     level = "debug" if args.verbose else "warning" if args.quiet else "info"
-    run_server(open_pipeline(args), host=args.host, port=args.port, settings=settings, log_level=level)
+    run_server(pipeline, host=args.host, port=args.port, settings=settings, log_level=level)
     return 0

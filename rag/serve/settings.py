@@ -20,6 +20,7 @@ class ServerSettings:
     ``max_concurrency``: requests that run models or touch the index at once; more get 503 + Retry-After.
     ``upload_dir``: where uploads are kept (default ``<index>/uploads``). ``write_wait_s``: how long a delete
     waits for a running upload job. ``warm_up``: load the models when the server starts (in the background).
+    ``watch``: files and folders kept in step with the index while serving (``rag serve --watch``).
     """
 
     api_key: str | None = None
@@ -33,6 +34,7 @@ class ServerSettings:
     warm_up: bool = True
     model_name: str = "rag"
     max_jobs: int = 1000
+    watch: tuple[Path, ...] = ()
 
     def __post_init__(self) -> None:
         if self.max_concurrency < 1:
