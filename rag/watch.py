@@ -208,7 +208,8 @@ class FolderWatcher:
     # -- the loop -----------------------------------------------------------------------------------------
     def run(self) -> None:
         """Initial sync, then apply each batch of changes until ``stop_event`` is set. Raises RagError when the
-        initial sync fails (a model mismatch, an index another process is writing...) or watching fails."""
+        initial sync fails (a model mismatch, an unreadable index...) or watching fails. While another process
+        writes the index, the sync and later changes wait and are retried every ``retry_s``."""
         started = [threading.Event() for _ in self._sources]
         collectors = [
             threading.Thread(target=self._collect, args=(paths, recursive, event), name="rag-watch-events")
@@ -222,7 +223,8 @@ class FolderWatcher:
             self._raise_failure()
             if self.stop_event.is_set():
                 return
-            self._apply([str(r) for r in self.roots], initial=True)
+            if not self._initial_sync():
+                return
             self.ready.set()
             log.info("watching %s for changes", ", ".join(display_path(r) for r in self.roots))
             self._loop()
@@ -231,6 +233,20 @@ class FolderWatcher:
             for thread in collectors:
                 if thread.ident is not None:
                     thread.join()
+
+    def _initial_sync(self) -> bool:
+        """The full sync of the roots, waiting while another process writes the index; False if stopped first."""
+        waiting = False
+        while True:
+            try:
+                self._apply([str(r) for r in self.roots], initial=True)
+                return True
+            except IndexLockedError as exc:
+                if not waiting:
+                    log.warning("%s; the watcher waits and retries every %.0f s", exc, self.retry_s)
+                waiting = True
+                if self.stop_event.wait(self.retry_s):
+                    return False
 
     def _loop(self) -> None:
         pending: set[str] = set()

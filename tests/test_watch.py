@@ -24,6 +24,7 @@ import pytest
 
 from rag.cli.main import main
 from rag.config import RagConfig
+from rag.index.folder import IndexDir
 from rag.pipeline import RagPipeline
 from rag.testing import HashEmbedder
 from rag.types import IngestReport
@@ -183,7 +184,7 @@ def test_temp_files_hidden_folders_and_the_index_never_start_an_ingest(
     changes = [[Path(p).name for p in changed] for changed in seen[1:]]
     assert changes == [["transformer-architecture.md"], ["sentinel.md"]]
     assert not [d.path for d in reader.documents() if "/idx/" in d.path or Path(d.path).name == "inside.md"]
-    assert w.commits == 3
+    wait_until(lambda: w.commits == 3, "three commits counted")  # counted just after the commit lands
 
 
 def test_the_filter_decides_by_name_and_place(tmp_path: Path) -> None:
@@ -224,6 +225,21 @@ def test_paths_that_cannot_be_watched_are_refused(tmp_path: Path, capsys: pytest
     assert resolve_roots([tmp_path, tmp_path / "."], index) == [tmp_path.resolve()]
     assert main(["watch", str(tmp_path / "missing"), "--index", str(index), "-q"]) == 2
     assert "rag: error: cannot watch" in capsys.readouterr().err
+
+
+def test_the_watcher_waits_while_another_process_writes(
+    copy_corpus: Path, tmp_path: Path, fake_pipeline: Factory
+) -> None:
+    index = tmp_path / "idx"
+    watcher = FolderWatcher(fake_pipeline(index=index), [copy_corpus], retry_s=0.1)
+    with IndexDir(index).lock():  # as `rag ingest` in another process holds it
+        watcher.start()
+        assert not watcher.ready.wait(0.5) and watcher.running  # waiting, not failed
+    try:
+        assert watcher.ready.wait(WAIT_S) and watcher.error is None
+        assert len(stored(fake_pipeline(index=index))) == 12
+    finally:
+        watcher.close(WAIT_S)
 
 
 # -- failures and stops ------------------------------------------------------------------------------------
