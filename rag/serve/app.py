@@ -10,6 +10,7 @@ Routes (documented in the generated OpenAPI schema at ``/openapi.json``, browsab
   ``DELETE /documents/{id}``.
 - ``GET /health`` (liveness; whether the index and the models are loaded), ``GET /info``.
 - ``POST /v1/chat/completions`` and ``GET /v1/models``: OpenAI-compatible, so OpenAI clients work unchanged.
+- ``GET /``: the web page (ask with clickable sources, uploads, documents, index info), files under ``/web/``.
 
 Protection: an optional bearer token (required when binding beyond loopback), request body and upload size
 limits, a bound on concurrent model requests (503 with Retry-After beyond it), JSON errors everywhere (a
@@ -44,6 +45,7 @@ from rag.serve.errors import error_responses, install_error_handlers
 from rag.serve.jobs import Uploads
 from rag.serve.middleware import add_protection
 from rag.serve.routes import answers, documents, openai, service
+from rag.serve.routes import page as web_page
 from rag.serve.settings import API_KEY_ENV, ServerSettings
 from rag.serve.streaming import run_blocking
 
@@ -78,6 +80,7 @@ def create_app(pipeline: RagPipeline, settings: ServerSettings | None = None) ->
     app.include_router(service.public)
     app.include_router(service.router, dependencies=auth, responses=unauthorized)
     app.include_router(openai.router, dependencies=auth, responses=unauthorized)
+    app.include_router(web_page.router)  # the web page at / (public; its API calls need the key)
     return app
 
 
