@@ -117,7 +117,9 @@ class AnswerSettings:
     onnxruntime-genai int4 when installed, else torch). ``compress_passages``: give the model only the sentences
     that bear on the question. ``openai`` uses ``base_url``, ``llm_model``, ``request_timeout`` and
     ``max_retries`` (the API key comes from $RAG_API_KEY_OPENAI or $OPENAI_API_KEY). ``grounding``: how answers are
-    checked (auto: the backend's own mode). ``max_new_tokens``/``context_tokens`` 0: the backend's default."""
+    checked (auto: the backend's own mode). ``min_coverage``: a factoid question is refused without asking the
+    model when no passage sentence covers this share of its content words (rarity-weighted; 0: off; calibrated
+    with ``benchmarks/calibrate.py --coverage``). ``max_new_tokens``/``context_tokens`` 0: the backend's default."""
 
     generator: str = "qwen2.5-0.5b"
     llm_runtime: LlmRuntime = "auto"
@@ -125,6 +127,7 @@ class AnswerSettings:
     max_new_tokens: Annotated[int, Min(0, " (0: the backend's default)")] = 0
     temperature: Annotated[float, Min(0)] = 0.0
     grounding: GroundingMode = "auto"
+    min_coverage: Annotated[float, Range(0, 1, hint=" (0: off)")] = 0.25
     context_tokens: Annotated[int, Min(0, " (0: the model's window)")] = 0
     base_url: str = ""
     llm_model: str = ""

@@ -275,6 +275,7 @@ class RagPipeline:
             grounding=settings.grounding,
             max_new_tokens=settings.max_new_tokens,
             started=started,
+            min_coverage=settings.min_coverage,
         )
 
     # -- writing ----------------------------------------------------------------------------------
