@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import anyio
 import httpx
@@ -115,3 +116,38 @@ def test_no_mcp(indexed: Callable[..., RagPipeline]) -> None:
     app = create_app(indexed(ingest=False), ServerSettings(warm_up=False, mcp=False))
     with running(app) as url, httpx.Client(base_url=url, timeout=10) as http:
         assert http.post("/mcp", json=INITIALIZE, headers=MCP_HEADERS).status_code == 404
+
+
+def test_serve_checks_hosts_for_the_address_it_binds(
+    indexed: Callable[..., RagPipeline], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import uvicorn
+
+    from rag.serve.app import serve
+
+    apps: list[Any] = []
+    monkeypatch.setattr(uvicorn.Server, "run", lambda self: apps.append(self.config.app))
+    serve(indexed(ingest=False), host="10.9.8.7", settings=ServerSettings(api_key=KEY, allowed_hosts=("rag.lan",)))
+    transport = apps[0].state.mcp
+    assert (transport.host, transport.allowed_hosts) == ("10.9.8.7", ("rag.lan",))
+
+
+def test_cli_options(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from rag.cli.main import main
+
+    seen: dict[str, Any] = {}
+    monkeypatch.setattr("rag.serve.app.serve", lambda pipeline, **kwargs: seen.update(kwargs))
+    argv = ["serve", "--index", str(tmp_path / "i"), "--mcp-allow-writes", "--allowed-host", "a.lan"]
+    assert main([*argv, "--allowed-host", "b.lan", "-q"]) == 0
+    settings = seen["settings"]
+    assert (settings.mcp, settings.mcp_allow_writes, settings.allowed_hosts) == (True, True, ("a.lan", "b.lan"))
+    assert main(["serve", "--index", str(tmp_path / "i"), "--no-mcp", "-q"]) == 0
+    assert not seen["settings"].mcp and not seen["settings"].mcp_allow_writes
+
+    stdio: list[tuple[Path, bool, bool]] = []
+    monkeypatch.setattr(
+        "rag.mcp.run_stdio", lambda p, allow_writes: stdio.append((p.index_path, allow_writes, p.config.quiet))
+    )
+    assert main(["mcp", "--index", str(tmp_path / "i"), "--allow-writes"]) == 0
+    assert main(["mcp", "--index", str(tmp_path / "j")]) == 0
+    assert stdio == [(tmp_path / "i", True, True), (tmp_path / "j", False, True)]
