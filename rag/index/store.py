@@ -184,6 +184,28 @@ class ChunkStore:
     def chunk_texts_and_ids(self, doc: StoredDocument) -> list[tuple[int, str]]:
         return [(r[0], r[1]) for r in self.db.execute("SELECT id, text FROM chunks WHERE doc_id = ?", [doc.id])]
 
+    def document_text(self, doc_id: int) -> str:
+        """A document's text rebuilt from its chunks, so offsets and line numbers are those of its citations: each
+        chunk's text at its span (overlaps written once), the gaps between chunks (the whitespace the chunker
+        strips) filled with as many line breaks as the chunks' line numbers say, then spaces. Whitespace after
+        the last chunk is not stored; a document without chunks is empty."""
+        rows = self.db.execute(
+            'SELECT text, start, "end", start_line, end_line FROM chunks WHERE doc_id = ? ORDER BY start, "end"',
+            [doc_id],
+        ).fetchall()
+        parts: list[str] = []
+        pos, line = 0, 1  # written up to offset pos, which lies on line `line`
+        for text, start, end, start_line, end_line in rows:
+            if end <= pos:
+                continue
+            if start >= pos:
+                breaks = min(start - pos, max(0, start_line - line))
+                parts.append("\n" * breaks + " " * (start - pos - breaks) + text)
+            else:
+                parts.append(text[pos - start :])
+            pos, line = end, end_line
+        return "".join(parts)
+
     # -- chunks -----------------------------------------------------------------------------------
     def chunk_ids(self) -> list[int]:
         return [r[0] for r in self.db.execute("SELECT id FROM chunks ORDER BY id").fetchall()]
