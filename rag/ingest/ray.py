@@ -23,7 +23,7 @@ import numpy as np
 
 from rag.errors import LoaderError, RagError
 from rag.ingest.chunking import Chunker
-from rag.ingest.loaders import load
+from rag.ingest.loaders import LoadOptions, load
 from rag.ingest.plan import Item
 from rag.text.langdetect import detect_language
 from rag.text.paths import display_path
@@ -45,7 +45,15 @@ DOCS_PER_BATCH = 16
 class ChunkEmbedActor:
     """A Ray actor: loads the embedder once, then turns batches of file paths into chunks and vectors."""
 
-    def __init__(self, spec: str, options: dict[str, Any], chunk_size: int, overlap: int, max_bytes: int) -> None:
+    def __init__(
+        self,
+        spec: str,
+        options: dict[str, Any],
+        chunk_size: int,
+        overlap: int,
+        max_bytes: int,
+        load_options: dict[str, Any] | None = None,
+    ) -> None:
         from rag.config import ModelSettings
         from rag.embed.registry import create_embedder
         from rag.models.runtime import configure_threads
@@ -55,6 +63,7 @@ class ChunkEmbedActor:
         self.embedder = create_embedder(spec, settings)
         self.chunker = Chunker(chunk_size, overlap, self.embedder.count_tokens)
         self.max_bytes = max_bytes
+        self.load_options = LoadOptions(**(load_options or {}))
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, list[Any]]:
         out: dict[str, list[Any]] = {k: [] for k in ("path", "error", "file_type", "language", "meta", "chunks")}
@@ -63,7 +72,7 @@ class ChunkEmbedActor:
         for path in batch["path"]:
             path = str(path)
             try:
-                doc = load(path, max_bytes=self.max_bytes)
+                doc = load(path, max_bytes=self.max_bytes, options=self.load_options)
             except LoaderError as exc:
                 doc, error = None, str(exc)
             else:
@@ -149,6 +158,7 @@ def ray_items(
     models: ModelSettings,
     *,
     max_bytes: int,
+    load_options: LoadOptions | None = None,
     quiet: bool,
     skipped: list[SkippedFile],
     address: str,
@@ -190,6 +200,7 @@ def ray_items(
                 "chunk_size": chunking.size,
                 "overlap": chunking.overlap,
                 "max_bytes": max_bytes,
+                "load_options": asdict(load_options or LoadOptions()),
             },
             batch_size=DOCS_PER_BATCH,
             concurrency=actors,
