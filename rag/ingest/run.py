@@ -110,6 +110,7 @@ class Ingester:
             self.config.models,
             max_bytes=max_bytes,
             load_options=options,
+            attached=todo.attached,
             quiet=self.config.quiet,
             skipped=todo.skipped,
             address=ray,
