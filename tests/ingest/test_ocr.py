@@ -128,3 +128,27 @@ def test_ingest_finds_ocr_text_cites_its_page_and_counts_pages(
     assert "scan.png" in by_source
     chinese = pipeline.retrieve("检索增强生成", k=3)
     assert {Path(h.chunk.source).name for h in chinese[:2]} == {"scan.pdf", "scan.png"}
+
+
+@pytest.mark.slow
+def test_real_default_models_answer_from_a_scan_and_a_slide_deck(tmp_path: Path, scans: dict[str, Path]) -> None:
+    from rag.config import RagConfig
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "scan.pdf").write_bytes(scans["pdf"].read_bytes())
+    make.pptx_file(
+        docs / "deck.pptx", [("Birds", "The zebrafinch survey runs every spring", ""), ("Fish", "Salmon", "")]
+    )
+    pipeline = RagPipeline(RagConfig(index=tmp_path / "idx", quiet=True))
+    try:
+        report = pipeline.ingest([docs])
+        assert (report.files_added, report.ocr_pages) == (2, 1)
+        top = pipeline.retrieve("检索增强生成把什么结合在一起？", k=1)[0].chunk
+        assert (Path(top.source).name, top.location()) == ("scan.pdf", "p. 1")
+        top = pipeline.retrieve("How many gulls did the lighthouse keeper count?", k=1)[0].chunk
+        assert Path(top.source).name == "scan.pdf" and "42" in top.text
+        top = pipeline.retrieve("When does the zebrafinch survey run?", k=1)[0].chunk
+        assert (Path(top.source).name, top.location()) == ("deck.pptx", "slide 1")
+    finally:
+        pipeline.close()

@@ -36,34 +36,35 @@ def _open(data: bytes) -> Any:
     return image
 
 
-def frames(image: Any) -> list[Any]:
-    """Every frame, as an RGB image no larger than OCR_SIDE on its long side."""
-    from PIL import ImageSequence
-
-    out = []
-    try:
-        for frame in ImageSequence.Iterator(image):
-            rgb = frame.convert("RGB")
-            rgb.thumbnail((OCR_SIDE, OCR_SIDE))
-            out.append(rgb)
-    except Exception as exc:  # truncated data shows up when the pixels are decoded
-        raise LoaderError(f"corrupt or truncated image: {short_detail(exc)}") from exc
-    return out
+def _page(frame: Any) -> Any:
+    """A frame as an RGB image no larger than OCR_SIDE on its long side."""
+    rgb = frame.convert("RGB")
+    rgb.thumbnail((OCR_SIDE, OCR_SIDE))
+    return rgb
 
 
 def load_image(data: bytes, path: str, options: LoadOptions) -> Document:
-    """OCR text of each frame; ``metadata["ocr_pages"]`` lists the frames recognised."""
+    """OCR text of each frame; ``metadata["ocr_pages"]`` lists the frames recognised. Frames are decoded one at a
+    time, and only those the OCR bounds allow."""
+    from PIL import ImageSequence
+
     image = _open(data)
     if options.ocr == "never":
         raise LoaderError(OCR_OFF_REASON)
-    pages = frames(image)
     budget = OcrBudget(options)
-    texts = [budget.recognize(n, page).strip() if budget.allows(n) else "" for n, page in enumerate(pages, 1)]
+    texts: list[str] = []
+    try:
+        for number, frame in enumerate(ImageSequence.Iterator(image), start=1):
+            texts.append(budget.recognize(number, _page(frame)).strip() if budget.allows(number) else "")
+    except LoaderError:
+        raise
+    except Exception as exc:  # truncated data shows up when the pixels are decoded
+        raise LoaderError(f"corrupt or truncated image: {short_detail(exc)}") from exc
     if not any(texts):
         raise LoaderError(NO_TEXT_REASON)
-    metadata: dict[str, Any] = {"pages": len(pages), "width": image.size[0], "height": image.size[1]}
+    metadata: dict[str, Any] = {"pages": len(texts), "width": image.size[0], "height": image.size[1]}
     budget.note(metadata)
-    if len(pages) == 1:
+    if len(texts) == 1:
         return Document(path=path, text=texts[0], file_type="image", metadata=metadata)
     text, offsets = join_pages(texts)
     return Document(path=path, text=text, file_type="image", page_offsets=offsets, metadata=metadata)
