@@ -16,10 +16,14 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rag.evaluation import f1_score
 from rag.ingest.loaders import LoadOptions, load
 from rag.ingest.loaders.ocr import engine
+
+if TYPE_CHECKING:
+    from PIL.Image import Image
 
 ENGLISH = [
     "Retrieval-augmented generation answers questions from documents that the model",
@@ -50,7 +54,7 @@ def find_font(given: str | None) -> str:
     sys.exit("no font with Chinese glyphs: apt-get install fonts-wqy-microhei, or pass --font")
 
 
-def page_image(lines: list[str], font_path: str, size: int):  # -> PIL.Image.Image
+def page_image(lines: list[str], font_path: str, size: int) -> Image:
     """An A4-shaped page (1654 x 2339 px, 200 dpi) with the lines at ``size`` px (11-12 pt at 200 dpi: ~32 px)."""
     from PIL import Image, ImageDraw, ImageFont
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import documents as make
 import pytest
@@ -16,6 +17,9 @@ from rag.evaluation import f1_score
 from rag.ingest.loaders import LoadOptions, load
 from rag.ingest.loaders.pdf import NO_TEXT_REASON, OCR_EMPTY_REASON, OCR_OFF_REASON
 from rag.pipeline import RagPipeline
+
+if TYPE_CHECKING:
+    from rag.ingest.loaders.ocr import OcrEngine
 
 Factory = Callable[..., RagPipeline]
 
@@ -35,7 +39,7 @@ def split_languages(text: str) -> tuple[str, str]:
 
 
 @pytest.fixture(scope="module")
-def ocr_engine():  # -> rag.ingest.loaders.ocr.OcrEngine
+def ocr_engine() -> OcrEngine:
     pytest.importorskip("rapidocr_onnxruntime", reason="OCR needs rapidocr-onnxruntime")
     from rag.ingest.loaders.ocr import engine
 
@@ -91,6 +95,22 @@ def test_pdf_with_neither_text_nor_ocr_text_is_skipped(scans: dict[str, Path]) -
         load(scans["blank"])
     assert str(info.value) == OCR_EMPTY_REASON
     assert OCR_EMPTY_REASON != NO_TEXT_REASON
+
+
+def test_ocr_always_reads_pages_that_have_a_text_layer(tmp_path: Path, scans: dict[str, Path]) -> None:
+    from reportlab.pdfgen import canvas
+
+    path = tmp_path / "layered.pdf"
+    pdf = canvas.Canvas(str(path))
+    pdf.drawImage(str(scans["png"]), 36, 600, 520, 84)
+    pdf.drawString(72, 400, "A text layer that says nothing about the birds at all.")
+    pdf.showPage()
+    pdf.save()
+    auto = load(path)
+    assert "ocr_pages" not in auto.metadata and "gulls" not in auto.text  # enough text: auto leaves the page be
+    always = load(path, options=LoadOptions(ocr="always"))
+    assert always.metadata["ocr_pages"] == [1]
+    assert "gulls" in always.text and "检索" in always.text
 
 
 def test_ocr_max_pages_bounds_a_file(tmp_path: Path, scans: dict[str, Path]) -> None:

@@ -6,8 +6,12 @@ import email.message
 import mailbox
 import zipfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from PIL.Image import Image
 
 FONT_CANDIDATES = (
     "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc",
@@ -42,7 +46,7 @@ def need_cjk_font() -> str:
     return font
 
 
-def text_image(lines: list[str], font_path: str, size: int = 32, width: int = 1100):  # -> PIL.Image.Image
+def text_image(lines: list[str], font_path: str, size: int = 32, width: int = 1100) -> Image:
     """Black text on white, one line per entry, as a scanner would give it."""
     from PIL import Image, ImageDraw, ImageFont
 
