@@ -44,7 +44,8 @@ CREATE TABLE IF NOT EXISTS chunks (
     start_line INTEGER NOT NULL,
     end_line INTEGER NOT NULL,
     page INTEGER,
-    language TEXT NOT NULL
+    language TEXT NOT NULL,
+    section TEXT
 );
 CREATE INDEX IF NOT EXISTS chunks_doc ON chunks(doc_id);
 CREATE INDEX IF NOT EXISTS documents_hash ON documents(content_hash);
@@ -77,6 +78,11 @@ class ChunkStore:
             conn = sqlite3.connect(str(path), check_same_thread=False)
             conn.executescript(SCHEMA)
         self.db = sqlite_utils.Database(conn)
+        # Indexes written before chunks had a ``section`` (slide, sheet, chapter) get the column at their next write.
+        columns = {row[1] for row in conn.execute("PRAGMA table_info(chunks)")}
+        if not readonly and "section" not in columns:
+            conn.execute("ALTER TABLE chunks ADD COLUMN section TEXT")
+        self._section = "c.section" if "section" in columns or not readonly else "NULL"
 
     def close(self) -> None:
         self.db.conn.close()
@@ -146,6 +152,7 @@ class ChunkStore:
                     "end_line": c.end_line,
                     "page": c.page,
                     "language": detect_language(c.text),
+                    "section": c.section,
                 }
                 for i, (cid, c) in enumerate(zip(chunk_ids, chunks, strict=True))
             ),
@@ -220,7 +227,7 @@ class ChunkStore:
         marks = ",".join("?" * len(wanted))
         rows = self.db.execute(
             'SELECT c.id, c.text, c.start, c."end", c.start_line, c.end_line, c.page, d.path, c.language, '
-            f"d.file_type FROM chunks c JOIN documents d ON d.id = c.doc_id WHERE c.id IN ({marks})",
+            f"d.file_type, {self._section} FROM chunks c JOIN documents d ON d.id = c.doc_id WHERE c.id IN ({marks})",
             wanted,
         ).fetchall()
         return {
@@ -234,6 +241,7 @@ class ChunkStore:
                 page=row[6],
                 source=row[7],
                 metadata={"language": row[8], "file_type": row[9]},
+                section=row[10],
             )
             for row in rows
         }

@@ -27,16 +27,28 @@ def file_hash(path: Path) -> str:
     return digest.hexdigest()
 
 
-def find_files(paths: list[str | Path]) -> tuple[list[FoundFile], list[SkippedFile]]:
+OUTSIDE_REASON = "symlink to a target outside the ingested folder (not followed; --follow-symlinks follows it)"
+
+
+def _inside(path: Path, root: Path) -> bool:
+    return path == root or root in path.parents
+
+
+def find_files(
+    paths: list[str | Path], *, follow_symlinks: bool = False
+) -> tuple[list[FoundFile], list[SkippedFile]]:
     """Supported files under ``paths`` (folders walked recursively, hidden entries skipped), sorted, unique.
 
-    Symlinks to files are followed; symlinked folders are not (no loops). Paths that do not exist,
-    unsupported suffixes found in folders and unreadable folders are reported as skipped.
+    A symlink found in a folder is followed only when its target lies inside that folder (the one given), unless
+    ``follow_symlinks``; a file given by name is read wherever its link points. Symlinked folders are not entered
+    (their target, when inside, is walked anyway) unless ``follow_symlinks``, and then each real folder once (no
+    loops). Paths that do not exist, unsupported suffixes found in folders, links that point outside and unreadable
+    folders are reported as skipped.
     """
     found: dict[Path, FoundFile] = {}
     skipped: list[SkippedFile] = []
 
-    def add(path: Path, explicit: bool) -> None:
+    def add(path: Path, explicit: bool, root: Path | None) -> None:
         if not explicit and not is_supported(path):
             skipped.append(SkippedFile(display_path(path), f"unsupported file type '{path.suffix or path.name}'"))
             return
@@ -47,6 +59,9 @@ def find_files(paths: list[str | Path]) -> tuple[list[FoundFile], list[SkippedFi
             reason = "symlink loop" if isinstance(exc, RuntimeError) else (exc.strerror or str(exc)).lower()
             skipped.append(SkippedFile(display_path(path), reason))
             return
+        if root is not None and not follow_symlinks and not _inside(resolved, root):
+            skipped.append(SkippedFile(display_path(path), OUTSIDE_REASON))
+            return
         found.setdefault(resolved, FoundFile(resolved, st.st_size, st.st_mtime))
 
     def on_error(exc: OSError) -> None:
@@ -55,19 +70,27 @@ def find_files(paths: list[str | Path]) -> tuple[list[FoundFile], list[SkippedFi
     for raw in paths:
         root = Path(raw).expanduser()
         if root.is_dir():
-            for dirpath, dirnames, filenames in os.walk(root, onerror=on_error):
+            real_root = root.resolve()
+            visited = {real_root}
+            for dirpath, dirnames, filenames in os.walk(root, onerror=on_error, followlinks=follow_symlinks):
                 base = Path(dirpath)
                 for name in list(dirnames):
                     if name.startswith(".") or name in ("__pycache__", "node_modules"):
                         dirnames.remove(name)
-                    elif (base / name).is_symlink():
+                    elif (base / name).is_symlink() and not follow_symlinks:
+                        dirnames.remove(name)
                         skipped.append(SkippedFile(display_path(base / name), "symlinked folder (not followed)"))
+                    elif follow_symlinks:
+                        real = (base / name).resolve()
+                        if real in visited:  # a loop, or a folder already walked
+                            dirnames.remove(name)
+                        visited.add(real)
                 dirnames.sort()
                 for name in sorted(filenames):
                     if not name.startswith("."):
-                        add(base / name, explicit=False)
+                        add(base / name, explicit=False, root=real_root)
         elif root.exists() or root.is_symlink():
-            add(root, explicit=True)
+            add(root, explicit=True, root=None)
         else:
             skipped.append(SkippedFile(str(raw), "no such file or folder"))
     return sorted(found.values(), key=lambda f: str(f.path)), skipped
