@@ -34,6 +34,7 @@ IndexType = Literal["auto", "flat", "ivf", "hnsw"]
 RetrievalMode = Literal["hybrid", "dense", "lexical"]
 GroundingMode = Literal["auto", "snap", "check"]
 LlmRuntime = Literal["auto", "onnxruntime", "torch"]
+OcrMode = Literal["auto", "always", "never"]
 # The choices of the settings above; the embedder, the vector index and the CLI take them from here.
 PRECISIONS: tuple[str, ...] = get_args(Precision)
 EMBED_BACKENDS: tuple[str, ...] = get_args(EmbedBackend)
@@ -41,6 +42,7 @@ INDEX_TYPES: tuple[str, ...] = get_args(IndexType)
 RETRIEVAL_MODES: tuple[str, ...] = get_args(RetrievalMode)
 GROUNDING_MODES: tuple[str, ...] = get_args(GroundingMode)
 LLM_RUNTIMES: tuple[str, ...] = get_args(LlmRuntime)
+OCR_MODES: tuple[str, ...] = get_args(OcrMode)
 
 
 @dataclass(frozen=True)
@@ -81,13 +83,21 @@ class IngestSettings:
     """``chunk_size`` and ``chunk_overlap`` count tokens of the embedder's own tokenizer; None (not set): what the
     index was built with, 200 and 30 for a new index. Like ``index_type`` (None: what the index has, auto for a new
     one) they shape stored data: an index keeps the values it was built with (see ``rag.index.policy``).
-    ``cjk_doc_share``: share of CJK documents from which ``embedder=auto`` picks the multilingual E5."""
+    ``cjk_doc_share``: share of CJK documents from which ``embedder=auto`` picks the multilingual E5.
+    ``ocr``: auto (PDF pages without a text layer, and images), always (every PDF page too), never. ``ocr_max_pages``,
+    ``ocr_max_seconds`` and ``max_rows`` bound one file's OCR and spreadsheet rows (what is left out is reported).
+    ``follow_symlinks``: also follow links whose target lies outside the folders being ingested."""
 
     chunk_size: Annotated[int | None, Min(16, "; use at least 16 tokens")] = None
     chunk_overlap: Annotated[int | None, Min(0)] = None
     max_file_mb: Annotated[float, Positive] = 50.0
     cjk_doc_share: Annotated[float, Range(0, 1)] = 0.25
     index_type: IndexType | None = None
+    ocr: OcrMode = "auto"
+    ocr_max_pages: Annotated[int, Min(0)] = 200
+    ocr_max_seconds: Annotated[float, Positive] = 600.0
+    max_rows: Annotated[int, Min(1)] = 200_000
+    follow_symlinks: bool = False
 
     def __post_init__(self) -> None:
         size = self.chunk_size if self.chunk_size is not None else DEFAULT_CHUNK_SIZE
@@ -117,7 +127,9 @@ class AnswerSettings:
     onnxruntime-genai int4 when installed, else torch). ``compress_passages``: give the model only the sentences
     that bear on the question. ``openai`` uses ``base_url``, ``llm_model``, ``request_timeout`` and
     ``max_retries`` (the API key comes from $RAG_API_KEY_OPENAI or $OPENAI_API_KEY). ``grounding``: how answers are
-    checked (auto: the backend's own mode). ``max_new_tokens``/``context_tokens`` 0: the backend's default."""
+    checked (auto: the backend's own mode). ``min_coverage``: a factoid question is refused without asking the
+    model when no passage sentence covers this share of its content words (rarity-weighted; 0: off; calibrated
+    with ``benchmarks/calibrate.py --coverage``). ``max_new_tokens``/``context_tokens`` 0: the backend's default."""
 
     generator: str = "qwen2.5-0.5b"
     llm_runtime: LlmRuntime = "auto"
@@ -125,6 +137,7 @@ class AnswerSettings:
     max_new_tokens: Annotated[int, Min(0, " (0: the backend's default)")] = 0
     temperature: Annotated[float, Min(0)] = 0.0
     grounding: GroundingMode = "auto"
+    min_coverage: Annotated[float, Range(0, 1, hint=" (0: off)")] = 0.24
     context_tokens: Annotated[int, Min(0, " (0: the model's window)")] = 0
     base_url: str = ""
     llm_model: str = ""

@@ -23,6 +23,10 @@ class ModelMismatchError(RagError):
     """The index was built with a different embedding model than the one asked for."""
 
 
+class DocumentNotFoundError(RagError):
+    """No stored document has the path (or id) asked for."""
+
+
 class IndexLockedError(RagError):
     """Another process is writing to the index."""
 

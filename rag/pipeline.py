@@ -24,7 +24,7 @@ from rag.answer.turn import stream as _stream
 from rag.config import RagConfig
 from rag.embed.base import Embedder
 from rag.embed.registry import AUTO, E5, MINILM, canonical_name, create_embedder
-from rag.errors import ModelMismatchError, RagError
+from rag.errors import DocumentNotFoundError, ModelMismatchError, RagError
 from rag.filters import Filters
 from rag.index.folder import IndexDir, Snapshot
 from rag.index.policy import compact
@@ -178,6 +178,17 @@ class RagPipeline:
     def documents(self) -> list[StoredDocument]:
         return self._current().store.documents()
 
+    def document_text(self, path: str) -> str:
+        """The text of the stored document at ``path`` (as ``documents()`` lists it), rebuilt from its chunks: its
+        character offsets and line numbers are those of its passages and citations (``ChunkStore.document_text``)."""
+        snap = self._current()
+        doc = next((d for d in snap.store.documents() if d.path == path), None)
+        if doc is None:
+            raise DocumentNotFoundError(
+                f"no document {path!r} in the index {self._dir.path}; documents() lists the stored paths"
+            )
+        return snap.store.document_text(doc.id)
+
     def retrieve(
         self, question: str, k: int | None = None, *, filters: Filters | dict[str, Any] | None = None
     ) -> list[Hit]:
@@ -275,6 +286,7 @@ class RagPipeline:
             grounding=settings.grounding,
             max_new_tokens=settings.max_new_tokens,
             started=started,
+            min_coverage=settings.min_coverage,
         )
 
     # -- writing ----------------------------------------------------------------------------------

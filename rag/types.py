@@ -2,13 +2,34 @@
 
 from __future__ import annotations
 
+import bisect
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 
 @dataclass(frozen=True)
+class Section:
+    """A stretch of a document's text that a citation names: a slide, a sheet, a chapter, a message.
+
+    It starts at ``start`` in ``Document.text`` and runs to the next section's start. ``rows``, for spreadsheet
+    sheets, gives the sheet row number of each line of the section, in order (a citation says which rows)."""
+
+    start: int
+    label: str
+    rows: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class SkippedFile:
+    path: str
+    reason: str
+
+
+@dataclass(frozen=True)
 class Document:
-    """A loaded source file: its text and where pages start (for PDFs)."""
+    """A loaded source file: its text, where pages start (for PDFs) and where named sections start (slides, sheets,
+    chapters, messages). ``attachments``: documents that came inside this one (e-mail attachments of supported
+    types), each under its own ``path`` key; ``skipped``: the attachments that could not be read, with the reason."""
 
     path: str
     text: str
@@ -16,6 +37,36 @@ class Document:
     # Character offset where each page starts (page 1 at index 0); empty when the format has no pages.
     page_offsets: tuple[int, ...] = ()
     metadata: dict[str, Any] = field(default_factory=dict)
+    sections: tuple[Section, ...] = ()
+    attachments: tuple[Document, ...] = ()
+    skipped: tuple[SkippedFile, ...] = ()
+
+    def section_at(self, start: int, end: int) -> str | None:
+        """The location of ``text[start:end]`` by section ("slide 3", "sheet Sales rows 2-9", "slides 2-3"), or
+        None when the format has no sections."""
+        if not self.sections:
+            return None
+        starts = [s.start for s in self.sections]
+        first = max(bisect.bisect_right(starts, start) - 1, 0)
+        last = max(bisect.bisect_right(starts, max(start, end - 1)) - 1, 0)
+        if first == last:
+            return self._place(first, start, end)
+        a, b = self.sections[first], self.sections[last]
+        if a.rows or b.rows:
+            return f"{self._place(first, start, end)} to {self._place(last, start, end)}"
+        return _label_range(a.label, b.label)
+
+    def _place(self, index: int, start: int, end: int) -> str:
+        section = self.sections[index]
+        if not section.rows:
+            return section.label
+        stop = self.sections[index + 1].start if index + 1 < len(self.sections) else len(self.text)
+        lo, hi = max(start, section.start), min(max(start + 1, end), stop)
+        first = self.text.count("\n", section.start, lo)
+        last = first + self.text.count("\n", lo, max(lo, hi - 1))
+        rows = section.rows
+        a, b = rows[min(first, len(rows) - 1)], rows[min(last, len(rows) - 1)]
+        return f"{section.label} row {a}" if a == b else f"{section.label} rows {a}-{b}"
 
     def page_at(self, offset: int) -> int | None:
         """1-based page number that contains character ``offset``, or None when there are no pages."""
@@ -28,6 +79,15 @@ class Document:
             else:
                 break
         return page + 1
+
+
+def _label_range(first: str, last: str) -> str:
+    """ "slide 2" and "slide 4" -> "slides 2-4"; other pairs -> "first to last"."""
+    word_a, _, number_a = first.partition(" ")
+    word_b, _, number_b = last.partition(" ")
+    if word_a == word_b and number_a.isdigit() and number_b.isdigit():
+        return f"{word_a}s {number_a}-{number_b}"
+    return f"{first} to {last}"
 
 
 @dataclass(frozen=True)
@@ -43,9 +103,13 @@ class Chunk:
     id: int | None = None
     source: str = ""
     metadata: dict[str, Any] = field(default_factory=dict)
+    section: str | None = None  # the named place for formats with sections ("slide 3", "sheet Sales rows 2-9")
 
     def location(self) -> str:
-        """Human-readable place in the source: page for paged formats, otherwise line range."""
+        """Human-readable place in the source: the section (slide, sheet and rows, chapter, message) for formats
+        that have them, the page for paged formats, otherwise the line range."""
+        if self.section:
+            return self.section
         if self.page is not None:
             return f"p. {self.page}"
         if self.start_line == self.end_line:
@@ -149,12 +213,6 @@ StreamEvent = PassagesEvent | TokenEvent | DoneEvent
 
 
 @dataclass(frozen=True)
-class SkippedFile:
-    path: str
-    reason: str
-
-
-@dataclass(frozen=True)
 class IngestReport:
     """Summary of one ingest: what was read, skipped (and why), added, replaced and removed."""
 
@@ -170,6 +228,8 @@ class IngestReport:
     seconds: float
     model: str
     chunks_embedded: int = 0  # chunks_added minus those whose identical text reused an existing vector
+    ocr_pages: int = 0  # pages and images whose text came from OCR
+    truncated: list[SkippedFile] = field(default_factory=list)  # files read only up to a bound, and which bound
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

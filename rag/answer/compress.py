@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 
-from rag.text.lexical import STOPWORDS, tokenize
+from rag.text.lexical import content_words
 from rag.text.sentences import sentences
 
 KEEP = 3  # best sentences kept per passage (each with its neighbours)
@@ -22,16 +22,12 @@ WHOLE_BELOW = 4  # passages of fewer sentences stay whole
 GAP = " … "
 
 
-def _terms(text: str) -> set[str]:
-    return {t for t in tokenize(text) if t not in STOPWORDS and (len(t) > 1 or not t.isascii())}
-
-
 def compress(question: str, passages: list[str], keep: int = KEEP, neighbours: int = NEIGHBOURS) -> list[str]:
     """``passages`` with only the sentences that bear on ``question`` (and their neighbours); same count, same
     order."""
-    wanted = _terms(question)
+    wanted = content_words(question)
     split = [sentences(p) for p in passages]
-    terms = [[_terms(s) for s in pieces] for pieces in split]
+    terms = [[content_words(s) for s in pieces] for pieces in split]
     df = Counter(t for per_passage in terms for sentence in per_passage for t in sentence & wanted)
     n = sum(len(per_passage) for per_passage in terms) or 1
     weight = {t: math.log(1 + n / df[t]) for t in df}

@@ -30,7 +30,7 @@ import re
 from dataclasses import dataclass
 
 from rag.answer.citations import clean_markers, evidence, is_instruction, sentence_support, strip_markers
-from rag.text.lexical import tokenize
+from rag.text.lexical import content_words, tokenize
 from rag.text.sentences import MARKUP, split_sentences
 from rag.types import SentenceSupport
 
@@ -233,6 +233,24 @@ def _short_answer_source(body: str, question: str, passages: list[str]) -> list[
         if needle in "".join(sentence.casefold().split()) and relevance.of(words) >= needed
     ]
     return list(dict.fromkeys(found))
+
+
+def question_coverage(question: str, passages: list[str]) -> float:
+    """How much of the question the best passage sentence covers: the share of the question's content words
+    (function words dropped, each weighted by its rarity among the passage sentences) found in one sentence.
+    Instruction-like sentences never count. 1.0 when the question has no content word (nothing to judge by)."""
+    words = content_words(question)
+    if not words or not passages:
+        return 1.0 if not words else 0.0
+    sentences = [
+        (n, s, content_words(s))
+        for n, p in enumerate(passages, start=1)
+        for s in split_sentences(evidence(p))
+        if not is_instruction(s)
+    ]
+    if not sentences:
+        return 0.0
+    return _Relevance(list(words), sentences).best
 
 
 def _addresses(question: str, support: list[SentenceSupport], passages: list[str]) -> bool:

@@ -11,7 +11,9 @@ from dataclasses import dataclass
 from rag.answer.citations import sentence_support
 from rag.answer.generators.base import GenerationRequest, Generator
 from rag.answer.generators.registry import grounding_mode
-from rag.answer.grounding import check, ground
+from rag.answer.grounding import check, ground, question_coverage
+from rag.answer.prompting import answer_form
+from rag.text.lexical import content_words
 from rag.text.paths import display_path
 from rag.types import Answer, Citation, DoneEvent, Hit, PassagesEvent, StreamEvent, TokenEvent
 
@@ -57,10 +59,20 @@ def plan(
     grounding: str,
     max_new_tokens: int,
     started: float,
+    min_coverage: float = 0.0,
 ) -> Turn:
     """Keep the hits at or above ``threshold`` and prepare the generator's request once (passages fitted to its
-    context); the generator is only loaded when something relevant was found."""
+    context); the generator is only loaded when something relevant was found.
+
+    A factoid question whose content words (two or more) no passage sentence covers to ``min_coverage``
+    (``question_coverage``) is refused here: the passages are about its topic but do not hold its fact, and a small
+    model would answer from the nearest sentence anyway."""
     relevant = [h for h in hits if h.similarity >= threshold]
+    if relevant and min_coverage > 0 and _factoid(standalone, language):
+        covered = question_coverage(standalone, [h.chunk.text for h in relevant])
+        if covered < min_coverage:
+            log.info("refusing: the best passage sentence covers %.2f of the question (< %.2f)", covered, min_coverage)
+            relevant = []
     model: Generator | None = None
     request: GenerationRequest | None = None
     mode = "snap"
@@ -197,6 +209,11 @@ def stream(turn: Turn) -> Iterator[StreamEvent]:
         parts.append(piece)
         yield TokenEvent(piece)
     yield DoneEvent(finish(turn, "".join(parts), time.perf_counter() - t0))
+
+
+def _factoid(question: str, language: str) -> bool:
+    """A short-answer question with at least two content words: enough to judge coverage by."""
+    return answer_form(question, language) == "short" and len(content_words(question)) >= 2
 
 
 def _standalone(turn: Turn) -> str:

@@ -48,10 +48,13 @@ def print_ingest_report(report: IngestReport) -> None:
         f"{report.index}: {report.files_seen} files seen, {report.files_added} added, "
         f"{report.files_updated} updated, {report.files_unchanged} unchanged, {report.files_removed} removed, "
         f"{len(report.skipped)} skipped; {report.chunks_added} chunks added, {report.chunks_removed} removed; "
-        f"model {report.model}; {report.seconds:.1f} s"
+        + (f"{report.ocr_pages} pages OCR'd; " if report.ocr_pages else "")
+        + f"model {report.model}; {report.seconds:.1f} s"
     )
     for s in report.skipped:
         print(f"  skipped {s.path}: {s.reason}")
+    for s in report.truncated:
+        print(f"  read in part {s.path}: {s.reason}")
 
 
 def print_info(info: IndexInfo) -> None:

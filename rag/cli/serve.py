@@ -1,4 +1,4 @@
-"""`rag serve`: serve the index over HTTP (JSON API, uploads, OpenAI-compatible /v1)."""
+"""`rag serve`: serve the index over HTTP (JSON API, uploads, OpenAI-compatible /v1, MCP tools at /mcp)."""
 
 from __future__ import annotations
 
@@ -20,6 +20,21 @@ def register(subparsers: Subparsers) -> None:
     p.add_argument("--max-concurrency", type=int, dest="max_concurrency", help="model requests at once (default 16)")
     p.add_argument("--max-body-kb", type=int, dest="max_body_kb", help="JSON request body limit (default 1024)")
     p.add_argument("--max-upload-mb", type=float, dest="max_upload_mb", help="upload request limit (default 50)")
+    p.add_argument(
+        "--mcp-allow-writes",
+        action="store_true",
+        dest="mcp_allow_writes",
+        help="let MCP clients at /mcp add files (from this machine's disk) and remove documents",
+    )
+    p.add_argument("--no-mcp", action="store_false", dest="mcp", help="do not serve the MCP tools at /mcp")
+    p.add_argument(
+        "--allowed-host",
+        action="append",
+        default=[],
+        dest="allowed_hosts",
+        metavar="NAME",
+        help="another Host name clients reach the server by (a DNS name, a proxy); /mcp refuses unknown Hosts",
+    )
     p.add_argument(
         "--watch",
         action="append",
@@ -44,6 +59,9 @@ def serve(args: argparse.Namespace) -> int:
         max_concurrency=args.max_concurrency,
         max_body_bytes=args.max_body_kb * 1024 if args.max_body_kb is not None else None,
         max_upload_bytes=int(args.max_upload_mb * 1024 * 1024) if args.max_upload_mb is not None else None,
+        mcp=args.mcp,
+        mcp_allow_writes=args.mcp_allow_writes,
+        allowed_hosts=tuple(args.allowed_hosts),
         watch=tuple(args.watch),
     )
     check_bind(args.host, settings)  # before any model loads: refuse at once

@@ -44,7 +44,8 @@ CREATE TABLE IF NOT EXISTS chunks (
     start_line INTEGER NOT NULL,
     end_line INTEGER NOT NULL,
     page INTEGER,
-    language TEXT NOT NULL
+    language TEXT NOT NULL,
+    section TEXT
 );
 CREATE INDEX IF NOT EXISTS chunks_doc ON chunks(doc_id);
 CREATE INDEX IF NOT EXISTS documents_hash ON documents(content_hash);
@@ -77,6 +78,11 @@ class ChunkStore:
             conn = sqlite3.connect(str(path), check_same_thread=False)
             conn.executescript(SCHEMA)
         self.db = sqlite_utils.Database(conn)
+        # Indexes written before chunks had a ``section`` (slide, sheet, chapter) get the column at their next write.
+        columns = {row[1] for row in conn.execute("PRAGMA table_info(chunks)")}
+        if not readonly and "section" not in columns:
+            conn.execute("ALTER TABLE chunks ADD COLUMN section TEXT")
+        self._section = "c.section" if "section" in columns or not readonly else "NULL"
 
     def close(self) -> None:
         self.db.conn.close()
@@ -146,6 +152,7 @@ class ChunkStore:
                     "end_line": c.end_line,
                     "page": c.page,
                     "language": detect_language(c.text),
+                    "section": c.section,
                 }
                 for i, (cid, c) in enumerate(zip(chunk_ids, chunks, strict=True))
             ),
@@ -184,6 +191,28 @@ class ChunkStore:
     def chunk_texts_and_ids(self, doc: StoredDocument) -> list[tuple[int, str]]:
         return [(r[0], r[1]) for r in self.db.execute("SELECT id, text FROM chunks WHERE doc_id = ?", [doc.id])]
 
+    def document_text(self, doc_id: int) -> str:
+        """A document's text rebuilt from its chunks, so offsets and line numbers are those of its citations: each
+        chunk's text at its span (overlaps written once), the gaps between chunks (the whitespace the chunker
+        strips) filled with as many line breaks as the chunks' line numbers say, then spaces. Whitespace after
+        the last chunk is not stored; a document without chunks is empty."""
+        rows = self.db.execute(
+            'SELECT text, start, "end", start_line, end_line FROM chunks WHERE doc_id = ? ORDER BY start, "end"',
+            [doc_id],
+        ).fetchall()
+        parts: list[str] = []
+        pos, line = 0, 1  # written up to offset pos, which lies on line `line`
+        for text, start, end, start_line, end_line in rows:
+            if end <= pos:
+                continue
+            if start >= pos:
+                breaks = min(start - pos, max(0, start_line - line))
+                parts.append("\n" * breaks + " " * (start - pos - breaks) + text)
+            else:
+                parts.append(text[pos - start :])
+            pos, line = end, end_line
+        return "".join(parts)
+
     # -- chunks -----------------------------------------------------------------------------------
     def chunk_ids(self) -> list[int]:
         return [r[0] for r in self.db.execute("SELECT id FROM chunks ORDER BY id").fetchall()]
@@ -198,7 +227,7 @@ class ChunkStore:
         marks = ",".join("?" * len(wanted))
         rows = self.db.execute(
             'SELECT c.id, c.text, c.start, c."end", c.start_line, c.end_line, c.page, d.path, c.language, '
-            f"d.file_type FROM chunks c JOIN documents d ON d.id = c.doc_id WHERE c.id IN ({marks})",
+            f"d.file_type, {self._section} FROM chunks c JOIN documents d ON d.id = c.doc_id WHERE c.id IN ({marks})",
             wanted,
         ).fetchall()
         return {
@@ -212,6 +241,7 @@ class ChunkStore:
                 page=row[6],
                 source=row[7],
                 metadata={"language": row[8], "file_type": row[9]},
+                section=row[10],
             )
             for row in rows
         }

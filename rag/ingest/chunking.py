@@ -54,14 +54,25 @@ class Chunker:
         )
 
     def split(self, document: Document) -> list[Chunk]:
+        """Chunks in text order. A document with sections (slides, sheets, chapters, messages) is split section by
+        section, so that no chunk spans two of them and each citation names one slide, sheet or chapter."""
         text = document.text
         line_starts = [0] + [i + 1 for i, ch in enumerate(text) if ch == "\n"]
+        starts = [s.start for s in document.sections] or [0]
+        spans = zip([0, *starts[1:]], [*starts[1:], len(text)], strict=True)
         chunks: list[Chunk] = []
-        cursor = 0
-        for piece in self._splitter.split_text(text):
-            start = text.find(piece, cursor)
-            if start < 0:  # should not happen: pieces are stripped substrings; fall back to a global search
-                start = text.find(piece)
+        for span_start, span_end in spans:
+            chunks.extend(self._split_span(document, span_start, span_end, line_starts))
+        return chunks
+
+    def _split_span(self, document: Document, span_start: int, span_end: int, line_starts: list[int]) -> list[Chunk]:
+        text = document.text
+        chunks: list[Chunk] = []
+        cursor = span_start
+        for piece in self._splitter.split_text(text[span_start:span_end]):
+            start = text.find(piece, cursor, span_end)
+            if start < 0:  # should not happen: pieces are stripped substrings; fall back to a search of the span
+                start = text.find(piece, span_start, span_end)
                 if start < 0:
                     continue
             end = start + len(piece)
@@ -74,6 +85,7 @@ class Chunker:
                     end_line=bisect.bisect_right(line_starts, max(start, end - 1)),
                     page=document.page_at(start),
                     source=document.path,
+                    section=document.section_at(start, end),
                 )
             )
             # the next chunk starts after this one's start (chunks may overlap)

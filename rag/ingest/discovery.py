@@ -27,6 +27,13 @@ def file_hash(path: Path) -> str:
     return digest.hexdigest()
 
 
+OUTSIDE_REASON = "symlink to a target outside the ingested folder (not followed; --follow-symlinks follows it)"
+
+
+def _inside(path: Path, root: Path) -> bool:
+    return path == root or root in path.parents
+
+
 SKIPPED_FOLDERS = ("__pycache__", "node_modules")
 
 
@@ -35,17 +42,29 @@ def is_skipped_name(name: str, *, folder: bool) -> bool:
     return name.startswith(".") or (folder and name in SKIPPED_FOLDERS)
 
 
-def find_files(paths: list[str | Path], *, exclude: Path | None = None) -> tuple[list[FoundFile], list[SkippedFile]]:
+def find_files(
+    paths: list[str | Path],
+    *,
+    follow_symlinks: bool = False,
+    exclude: Path | None = None,
+    scope: Path | None = None,
+) -> tuple[list[FoundFile], list[SkippedFile]]:
     """Supported files under ``paths`` (folders walked recursively, hidden entries skipped), sorted, unique.
 
-    Symlinks to files are followed; symlinked folders are not (no loops). Paths that do not exist,
-    unsupported suffixes found in folders and unreadable folders are reported as skipped. A folder walk does not
-    enter ``exclude`` (absolute, resolved: the index folder, for a watcher).
+    A symlink found in a folder is followed only when its target lies inside that folder (the one given), unless
+    ``follow_symlinks``; a file given by name is read wherever its link points. Symlinked folders are not entered
+    (their target, when inside, is walked anyway) unless ``follow_symlinks``, and then each real folder once (no
+    loops). Paths that do not exist, unsupported suffixes found in folders, links that point outside and unreadable
+    folders are reported as skipped.
+
+    ``scope`` (absolute, resolved; for a watcher): every path given lies in this folder and is treated as found
+    by a walk of it: files must be of a supported type, and links must point inside ``scope``. A folder walk does
+    not enter ``exclude`` (absolute, resolved: the index folder).
     """
     found: dict[Path, FoundFile] = {}
     skipped: list[SkippedFile] = []
 
-    def add(path: Path, explicit: bool) -> None:
+    def add(path: Path, explicit: bool, root: Path | None) -> None:
         if not explicit and not is_supported(path):
             skipped.append(SkippedFile(display_path(path), f"unsupported file type '{path.suffix or path.name}'"))
             return
@@ -56,6 +75,9 @@ def find_files(paths: list[str | Path], *, exclude: Path | None = None) -> tuple
             reason = "symlink loop" if isinstance(exc, RuntimeError) else (exc.strerror or str(exc)).lower()
             skipped.append(SkippedFile(display_path(path), reason))
             return
+        if root is not None and not follow_symlinks and not _inside(resolved, root):
+            skipped.append(SkippedFile(display_path(path), OUTSIDE_REASON))
+            return
         found.setdefault(resolved, FoundFile(resolved, st.st_size, st.st_mtime))
 
     def on_error(exc: OSError) -> None:
@@ -64,53 +86,68 @@ def find_files(paths: list[str | Path], *, exclude: Path | None = None) -> tuple
     for raw in paths:
         root = Path(raw).expanduser()
         if root.is_dir():
-            for dirpath, dirnames, filenames in os.walk(root, onerror=on_error):
+            real_root = scope or root.resolve()
+            visited = {root.resolve()}
+            for dirpath, dirnames, filenames in os.walk(root, onerror=on_error, followlinks=follow_symlinks):
                 base = Path(dirpath)
                 for name in list(dirnames):
                     if is_skipped_name(name, folder=True) or (exclude is not None and base / name == exclude):
                         dirnames.remove(name)
-                    elif (base / name).is_symlink():
+                    elif (base / name).is_symlink() and not follow_symlinks:
+                        dirnames.remove(name)
                         skipped.append(SkippedFile(display_path(base / name), "symlinked folder (not followed)"))
+                    elif follow_symlinks:
+                        real = (base / name).resolve()
+                        if real in visited:  # a loop, or a folder already walked
+                            dirnames.remove(name)
+                        visited.add(real)
                 dirnames.sort()
                 for name in sorted(filenames):
                     if not is_skipped_name(name, folder=False):
-                        add(base / name, explicit=False)
+                        add(base / name, explicit=False, root=real_root)
         elif root.exists() or root.is_symlink():
-            add(root, explicit=True)
+            add(root, explicit=scope is None, root=scope)
         else:
             skipped.append(SkippedFile(str(raw), "no such file or folder"))
     return sorted(found.values(), key=lambda f: str(f.path)), skipped
 
 
 def find_changed(
-    changed: list[Path], roots: list[Path], *, exclude: Path | None = None
+    changed: list[Path], roots: list[Path], *, follow_symlinks: bool = False, exclude: Path | None = None
 ) -> tuple[list[FoundFile], list[SkippedFile]]:
     """The files a walk of ``roots`` would find at or under the ``changed`` paths (what a file watcher reports).
 
     All paths absolute, ``roots`` resolved. A changed path outside every root, inside ``exclude`` (the index
     folder), or with a hidden or skipped component below its root is left out; so is a file of an unsupported
-    type. Changed folders are walked; paths that no longer exist are left out (an ingest with ``sync`` limited
-    to the changed paths removes their documents).
+    type. Changed folders are walked; links follow the rules of a walk of their root (``find_files``); a root that
+    is a file is read as a file given by name. Paths that no longer exist are left out (an ingest with ``sync``
+    limited to the changed paths removes their documents).
     """
-    wanted: list[Path] = []
+    wanted: dict[Path, list[Path]] = {}
     for path in dict.fromkeys(changed):
-        if exclude is not None and _within(path, exclude):
+        if exclude is not None and _inside(path, exclude):
             continue
-        root = next((r for r in roots if _within(path, r)), None)
+        root = next((r for r in roots if _inside(path, r)), None)
         if root is None:
             continue
         parts = path.relative_to(root).parts
         if any(is_skipped_name(part, folder=True) for part in parts[:-1]):
             continue
-        if path.is_dir() and not path.is_symlink():
-            if not parts or not is_skipped_name(parts[-1], folder=True):
-                wanted.append(path)
-        elif path.exists() and (not parts or (not is_skipped_name(parts[-1], folder=False) and is_supported(path))):
-            wanted.append(path)
-    if not wanted:
-        return [], []
-    return find_files(list(wanted), exclude=exclude)
-
-
-def _within(path: Path, folder: Path) -> bool:
-    return path == folder or folder in path.parents
+        if not parts:  # a root itself
+            wanted.setdefault(root, []).append(path)
+        elif path.is_dir() and not path.is_symlink():
+            if not is_skipped_name(parts[-1], folder=True):
+                wanted.setdefault(root, []).append(path)
+        elif (
+            (path.exists() or path.is_symlink()) and not is_skipped_name(parts[-1], folder=False) and is_supported(path)
+        ):
+            wanted.setdefault(root, []).append(path)
+    found: dict[Path, FoundFile] = {}
+    skipped: list[SkippedFile] = []
+    for root, paths in wanted.items():
+        scope = root if root.is_dir() else None
+        files, missed = find_files(list(paths), follow_symlinks=follow_symlinks, exclude=exclude, scope=scope)
+        for f in files:
+            found.setdefault(f.path, f)
+        skipped += missed
+    return sorted(found.values(), key=lambda f: str(f.path)), skipped

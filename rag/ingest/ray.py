@@ -12,6 +12,7 @@ writes the usual index (same format, same crash safety) through ``RagPipeline``.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -23,7 +24,7 @@ import numpy as np
 
 from rag.errors import LoaderError, RagError
 from rag.ingest.chunking import Chunker
-from rag.ingest.loaders import load
+from rag.ingest.loaders import LoadOptions, load
 from rag.ingest.plan import Item
 from rag.text.langdetect import detect_language
 from rag.text.paths import display_path
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
     from rag.config import ModelSettings
     from rag.embed.base import Embedder
     from rag.index.policy import Chunking
+    from rag.index.store import StoredDocument
     from rag.ingest.plan import Todo
 
 log = logging.getLogger(__name__)
@@ -45,7 +47,15 @@ DOCS_PER_BATCH = 16
 class ChunkEmbedActor:
     """A Ray actor: loads the embedder once, then turns batches of file paths into chunks and vectors."""
 
-    def __init__(self, spec: str, options: dict[str, Any], chunk_size: int, overlap: int, max_bytes: int) -> None:
+    def __init__(
+        self,
+        spec: str,
+        options: dict[str, Any],
+        chunk_size: int,
+        overlap: int,
+        max_bytes: int,
+        load_options: dict[str, Any] | None = None,
+    ) -> None:
         from rag.config import ModelSettings
         from rag.embed.registry import create_embedder
         from rag.models.runtime import configure_threads
@@ -55,28 +65,44 @@ class ChunkEmbedActor:
         self.embedder = create_embedder(spec, settings)
         self.chunker = Chunker(chunk_size, overlap, self.embedder.count_tokens)
         self.max_bytes = max_bytes
+        self.load_options = LoadOptions(**(load_options or {}))
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, list[Any]]:
-        out: dict[str, list[Any]] = {k: [] for k in ("path", "error", "file_type", "language", "meta", "chunks")}
+        """One row per file, then one per attachment of an e-mail (``parent`` is the file's path; a skipped
+        attachment is a row with its ``error``)."""
+        keys = ("path", "parent", "digest", "children", "error", "file_type", "language", "meta", "chunks")
+        out: dict[str, list[Any]] = {k: [] for k in keys}
         texts: list[str] = []
         counts: list[int] = []
-        for path in batch["path"]:
-            path = str(path)
-            try:
-                doc = load(path, max_bytes=self.max_bytes)
-            except LoaderError as exc:
-                doc, error = None, str(exc)
-            else:
-                error = ""
+
+        def row(key: str, parent: str, doc: Document | None, error: str) -> None:
             chunks = self.chunker.split(doc) if doc is not None else []
-            out["path"].append(path)
+            out["path"].append(key)
+            out["parent"].append(parent)
+            digest = hashlib.sha256(doc.text.encode("utf-8")).hexdigest() if doc is not None and key != parent else ""
+            out["digest"].append(digest)
+            children = [c.path for c in doc.attachments] if doc is not None and key == parent else []
+            out["children"].append(json.dumps(children, ensure_ascii=False))
             out["error"].append(error)
             out["file_type"].append(doc.file_type if doc else "")
             out["language"].append(detect_language(doc.text[:20_000]) if doc else "")
             out["meta"].append(json.dumps(doc.metadata if doc else {}, ensure_ascii=False, default=str))
             out["chunks"].append(json.dumps([_chunk_row(c) for c in chunks], ensure_ascii=False))
-            texts += [c.text for c in chunks]
+            texts.extend(c.text for c in chunks)
             counts.append(len(chunks))
+
+        for path in batch["path"]:
+            path = str(path)
+            try:
+                doc = load(path, max_bytes=self.max_bytes, options=self.load_options)
+            except LoaderError as exc:
+                row(path, path, None, str(exc))
+                continue
+            row(path, path, doc, "")
+            for child in doc.attachments:
+                row(child.path, path, child, "")
+            for skipped in doc.skipped:
+                row(skipped.path, path, None, skipped.reason)
         vectors = self.embedder.embed_documents(texts) if texts else np.zeros((0, self.embedder.dimension), np.float32)
         out["vectors"] = []
         start = 0
@@ -149,12 +175,15 @@ def ray_items(
     models: ModelSettings,
     *,
     max_bytes: int,
+    load_options: LoadOptions | None = None,
+    attached: dict[str, list[StoredDocument]] | None = None,
     quiet: bool,
     skipped: list[SkippedFile],
     address: str,
     workers: int = 0,
 ) -> Iterator[Item]:
-    """The documents of ``todo``, read, chunked and embedded on Ray, as ingest items (streamed)."""
+    """The documents of ``todo``, read, chunked and embedded on Ray, as ingest items (streamed); an e-mail's
+    attachments follow it, replacing or dropping those it had before (``attached``, as in ``load_items``)."""
     if not todo:
         return
     started = connect(address)
@@ -190,6 +219,7 @@ def ray_items(
                 "chunk_size": chunking.size,
                 "overlap": chunking.overlap,
                 "max_bytes": max_bytes,
+                "load_options": asdict(load_options or LoadOptions()),
             },
             batch_size=DOCS_PER_BATCH,
             concurrency=actors,
@@ -198,26 +228,25 @@ def ray_items(
         )
         dim = embedder.dimension
         for batch in ds.iter_batches(batch_size=None, batch_format="numpy"):
-            for i, path in enumerate(batch["path"]):
-                found, digest, old = by_path[str(path)]
+            for i, key in enumerate(batch["path"]):
+                key, parent = str(key), str(batch["parent"][i])
+                found, digest, old = by_path[parent]
+                before = {d.path: d for d in (attached or {}).get(parent, [])}
                 if batch["error"][i]:
-                    skipped.append(SkippedFile(display_path(found.path), str(batch["error"][i])))
+                    skipped.append(SkippedFile(display_path(key), str(batch["error"][i])))
                     continue
                 chunks = [Chunk(**row) for row in json.loads(batch["chunks"][i])]
                 vectors = np.frombuffer(batch["vectors"][i], dtype=np.float32).reshape(len(chunks), dim)
                 meta = json.loads(batch["meta"][i])
-                doc = Document(path=str(found.path), text="", file_type=str(batch["file_type"][i]), metadata=meta)
-                yield Item(
-                    str(found.path),
-                    digest,
-                    found.mtime,
-                    found.size,
-                    old,
-                    doc,
-                    chunks,
-                    vectors,
-                    str(batch["language"][i]),
-                )
+                doc = Document(path=key, text="", file_type=str(batch["file_type"][i]), metadata=meta)
+                language = str(batch["language"][i])
+                if key != parent:  # an attachment of the e-mail at ``parent``
+                    child_digest, size = str(batch["digest"][i]), sum(len(c.text) for c in chunks)
+                    yield Item(key, child_digest, found.mtime, size, before.get(key), doc, chunks, vectors, language)
+                    continue
+                now = set(json.loads(batch["children"][i]))
+                drop = tuple(d for k, d in before.items() if k not in now)
+                yield Item(parent, digest, found.mtime, found.size, old, doc, chunks, vectors, language, drop)
     finally:
         if started:
             ray.shutdown()

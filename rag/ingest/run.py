@@ -16,6 +16,7 @@ from rag.index.folder import IndexDir, Writer
 from rag.index.policy import Chunking, chunking, index_policy
 from rag.index.store import StoredDocument
 from rag.ingest.discovery import FoundFile, find_changed, find_files
+from rag.ingest.loaders import LoadOptions
 from rag.ingest.plan import Changes, DocumentCounts, FilePlan, Item, document_items, is_under, load_items, plan_files
 from rag.ingest.writer import AUTO_SAMPLE, WriteOptions, apply, remove_documents
 from rag.types import Document, IngestReport, SkippedFile
@@ -48,7 +49,7 @@ class Ingester:
     ) -> IngestReport:
         t0 = time.perf_counter()
         roots = [Path(p).expanduser() for p in paths]
-        files, skipped = find_files(list(roots))
+        files, skipped = find_files(list(roots), follow_symlinks=self.config.ingest.follow_symlinks)
         return self._files(files, skipped, roots, sync=sync, metadata=metadata, ray=ray, ray_workers=ray_workers, t0=t0)
 
     def changes(
@@ -61,8 +62,12 @@ class Ingester:
         prefixes = [str(r) for r in resolved]
         paths = [Path(os.path.abspath(Path(c).expanduser())) for c in changed]
         in_scope = [p for p in paths if is_under(str(p), prefixes)]
-        exclude = self.folder.path.expanduser().resolve()
-        files, skipped = find_changed(in_scope, resolved, exclude=exclude)
+        files, skipped = find_changed(
+            in_scope,
+            resolved,
+            follow_symlinks=self.config.ingest.follow_symlinks,
+            exclude=self.folder.path.expanduser().resolve(),
+        )
         return self._files(files, skipped, in_scope, sync=True, metadata=metadata, ray=None, ray_workers=0, t0=t0)
 
     def _files(
@@ -108,16 +113,26 @@ class Ingester:
                 remove_documents(writer, doomed, index_policy(self.config.ingest.index_type, writer.base))
         return len(doomed)
 
+    def _load_options(self) -> LoadOptions:
+        settings = self.config.ingest
+        return LoadOptions(
+            ocr=settings.ocr,
+            ocr_max_pages=settings.ocr_max_pages,
+            ocr_max_seconds=settings.ocr_max_seconds,
+            max_rows=settings.max_rows,
+        )
+
     def _items(self, writer: Writer, todo: FilePlan, ray: str | None, workers: int) -> Iterator[Item]:
         max_bytes = int(self.config.ingest.max_file_mb * 1024 * 1024)
+        options = self._load_options()
         if ray is None:
-            return load_items(todo.todo, max_bytes, todo.skipped)
+            return load_items(todo.todo, max_bytes, todo.skipped, options, todo.attached)
         from rag.ingest.ray import ray_items
 
         if writer.base is not None:
             embedder = self.embedders.for_index(writer.base)
         elif self.embedders.needs_sample():
-            sample = load_items(todo.todo[:AUTO_SAMPLE], max_bytes, [])
+            sample = load_items(todo.todo[:AUTO_SAMPLE], max_bytes, [], options)
             embedder = self.embedders.for_new_index([item.doc for item in sample])
         else:
             embedder = self.embedders.for_new_index([])
@@ -127,6 +142,8 @@ class Ingester:
             self._chunking(writer, embedder),
             self.config.models,
             max_bytes=max_bytes,
+            load_options=options,
+            attached=todo.attached,
             quiet=self.config.quiet,
             skipped=todo.skipped,
             address=ray,
@@ -191,4 +208,6 @@ class Ingester:
             chunks_embedded=changes.chunks_embedded,
             seconds=time.perf_counter() - t0,
             model=str(manifest.get("embedder", "")) if manifest is not None else "",
+            ocr_pages=changes.ocr_pages,
+            truncated=list(changes.truncated),
         )

@@ -67,7 +67,8 @@ def apply(
     store = writer.store()
     vectors = writer.vectors(embedder.dimension)
     batch = EmbedBatch(embedder, vectors, options.batch_size * WINDOW_BATCHES)
-    added = updated = chunks_removed = 0
+    added = updated = chunks_removed = ocr_pages = 0
+    truncated: list[SkippedFile] = []
     bar = tqdm(total=total, unit="doc", desc="ingest", disable=options.quiet or None, leave=False)
     try:
         for item in loaded:
@@ -77,6 +78,14 @@ def apply(
             if not chunks:
                 skipped.append(SkippedFile(display_path(item.key), "no text to index"))
                 continue
+            for dropped in item.drop:  # attachments the earlier version of this e-mail had
+                removed = store.remove_document(dropped.id)
+                batch.release(removed)
+                vectors.remove(removed)
+                chunks_removed += len(removed)
+            ocr_pages += len(doc.metadata.get("ocr_pages", ()))
+            if doc.metadata.get("truncated"):
+                truncated.append(SkippedFile(display_path(item.key), str(doc.metadata["truncated"])))
             if old is not None:
                 removed = store.remove_document(old.id)
                 batch.release(removed)  # an earlier file of this ingest may still copy these vectors
@@ -126,7 +135,9 @@ def apply(
             **settle_vectors(writer, options.index_policy),
         }
     )
-    return Changes(added, updated, len(gone), batch.total, chunks_removed, batch.embedded)
+    return Changes(
+        added, updated, len(gone), batch.total, chunks_removed, batch.embedded, ocr_pages, tuple(truncated)
+    )
 
 
 def remove_documents(writer: Writer, doomed: list[StoredDocument], index_policy: str) -> None:

@@ -10,6 +10,8 @@ Routes (documented in the generated OpenAPI schema at ``/openapi.json``, browsab
   ``DELETE /documents/{id}``.
 - ``GET /health`` (liveness; whether the index and the models are loaded), ``GET /info``.
 - ``POST /v1/chat/completions`` and ``GET /v1/models``: OpenAI-compatible, so OpenAI clients work unchanged.
+- ``GET /``: the web page (ask with clickable sources, uploads, documents, index info), files under ``/web/``.
+- ``/mcp``: the MCP tools (``rag.mcp``) over streamable HTTP, behind the same API key.
 
 Protection: an optional bearer token (required when binding beyond loopback), request body and upload size
 limits, a bound on concurrent model requests (503 with Retry-After beyond it), JSON errors everywhere (a
@@ -25,6 +27,8 @@ together (``create_app``: the app, its lifespan and the warm-up) and runs the re
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import ipaddress
 import logging
 import threading
@@ -39,11 +43,15 @@ from fastapi.security import HTTPBearer
 
 import rag
 from rag.errors import ConfigError, RagError
+from rag.mcp import PATH as MCP_PATH
+from rag.mcp import HttpTransport
+from rag.mcp import create_server as create_mcp_server
 from rag.serve.deps import attach
 from rag.serve.errors import error_responses, install_error_handlers
 from rag.serve.jobs import Uploads
 from rag.serve.middleware import add_protection
 from rag.serve.routes import answers, documents, openai, service
+from rag.serve.routes import page as web_page
 from rag.serve.settings import API_KEY_ENV, ServerSettings
 from rag.serve.streaming import run_blocking
 
@@ -78,7 +86,22 @@ def create_app(pipeline: RagPipeline, settings: ServerSettings | None = None) ->
     app.include_router(service.public)
     app.include_router(service.router, dependencies=auth, responses=unauthorized)
     app.include_router(openai.router, dependencies=auth, responses=unauthorized)
+    app.include_router(web_page.router)  # the web page at / (public; its API calls need the key)
+    app.state.mcp = mount_mcp(app, pipeline, settings) if settings.mcp else None
     return app
+
+
+def mount_mcp(app: FastAPI, pipeline: RagPipeline, settings: ServerSettings) -> HttpTransport:
+    """The MCP tools at ``/mcp`` (streamable HTTP): the SDK's ASGI app as a route of this app, so the API key
+    (``BearerAuth``) and the body limit apply; ``lifespan`` runs it."""
+    transport = HttpTransport(
+        create_mcp_server(pipeline, allow_writes=settings.mcp_allow_writes),
+        host=settings.host,
+        allowed_hosts=settings.allowed_hosts,
+        max_body_bytes=settings.max_body_bytes,
+    )
+    app.add_route(MCP_PATH, transport, include_in_schema=False)
+    return transport
 
 
 @asynccontextmanager
@@ -92,7 +115,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         threading.Thread(target=warm_up, args=(app.state.pipeline,), name="rag-warm-up", daemon=True).start()
     if settings.watch:  # rag serve --watch: changes ingested through the upload jobs' writer (Uploads.watch)
         app.state.uploads.watch(settings.watch)
-    yield
+    mcp: HttpTransport | None = app.state.mcp
+    async with mcp.run() if mcp is not None else contextlib.nullcontext():
+        yield
     await run_blocking(app.state.uploads.close)
 
 
@@ -146,7 +171,7 @@ def serve(
 
     settings = settings or ServerSettings.from_env()
     check_bind(host, settings)
-    app = create_app(pipeline, settings)
+    app = create_app(pipeline, dataclasses.replace(settings, host=host))
     config = uvicorn.Config(
         app,
         host=host,

@@ -5,7 +5,6 @@
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import logging
 import os
 import shutil
@@ -20,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from rag.errors import RagError
+from rag.text.paths import document_id as document_id  # shared with the MCP tools
 from rag.types import IngestReport  # at run time: the API's JobModel is derived from Job (rag.serve.schemas)
 
 if TYPE_CHECKING:
@@ -56,11 +56,6 @@ def safe_filename(name: str) -> str:
     if not base or set(base) <= {"_"}:
         raise UploadError(f"file name {name!r} has no usable characters; name the file like report.pdf")
     return base
-
-
-def document_id(path: str) -> str:
-    """A document's id in the API: derived from its stored path, so it stays the same when the file is updated."""
-    return hashlib.sha256(path.encode("utf-8")).hexdigest()[:16]
 
 
 @dataclass(frozen=True)

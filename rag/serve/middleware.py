@@ -22,7 +22,9 @@ from rag.serve.settings import ServerSettings
 
 log = logging.getLogger("rag.serve.app")  # the HTTP layer's one logger
 
-PUBLIC_PATHS = frozenset({"/health", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"})
+# The web page ("/" and its files under /web/, rag.serve.routes.page) loads without the key; it then asks for it.
+PUBLIC_PATHS = frozenset({"/health", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc", "/"})
+PUBLIC_PREFIXES = ("/web/",)
 # Requests that run models or touch the index count against the concurrency limit; the rest are cheap.
 LIMITED_PREFIXES = ("/ask", "/search", "/documents", "/info", "/v1/chat/completions")
 
@@ -78,14 +80,15 @@ class BodyLimit:
 
 
 class BearerAuth:
-    """Requires ``Authorization: Bearer <key>`` on every path but the public ones (health and the API docs)."""
+    """Requires ``Authorization: Bearer <key>`` on every path but the public ones (health, the API docs and the
+    web page's files)."""
 
     def __init__(self, app: ASGIApp, api_key: str | None) -> None:
         self.app = app
         self.key = api_key.encode("utf-8") if api_key else None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or self.key is None or scope["path"] in PUBLIC_PATHS:
+        if scope["type"] != "http" or self.key is None or is_public(scope["path"]):
             await self.app(scope, receive, send)
             return
         scheme, _, token = Headers(scope=scope).get("authorization", "").partition(" ")
@@ -98,6 +101,11 @@ class BearerAuth:
             else "invalid API key: check the key the server was started with"
         )
         await error_response(401, message, {"WWW-Authenticate": "Bearer"})(scope, receive, send)
+
+
+def is_public(path: str) -> bool:
+    """Whether ``path`` is served without the API key (health, the API docs, the web page)."""
+    return path in PUBLIC_PATHS or path.startswith(PUBLIC_PREFIXES)
 
 
 class ConcurrencyLimit:

@@ -8,7 +8,8 @@ the same names and types, and each model states only where the HTTP shape differ
 - ``AskResponse`` (Answer): ``text`` is called ``answer``; the retrieved ``passages`` (as Hits) and the
   per-sentence ``supported`` are left out.
 - ``PassageModel`` (a Hit with its Chunk flattened into it): the chunk's ``id`` is ``chunk_id``, its
-  ``metadata`` is left out, ``location`` (``Chunk.location()``) is added, and ``source`` is the display path.
+  ``metadata`` and ``section`` are left out, ``location`` (``Chunk.location()``, which names the section) is added,
+  and ``source`` is the display path.
 - ``IngestReportModel`` (IngestReport): the ``index`` path is left out.
 - ``JobModel`` (Job): ``status`` is one of queued/running/done/failed (and required); the staged files and
   the metadata are left out; the fields that default to None in the dataclass (started, finished, report,
@@ -129,7 +130,7 @@ PassageModel = derive(
     "PassageModel",
     Hit,
     Chunk,
-    omit={"chunk", "metadata"},  # the Hit's chunk is flattened into the passage
+    omit={"chunk", "metadata", "section"},  # the Hit's chunk is flattened into the passage; section is in location
     rename={"id": "chunk_id"},
     add={"location": str},
     doc="""A retrieved passage. ``score`` ranks (fused score in hybrid retrieval); ``similarity`` is the cosine

@@ -20,6 +20,8 @@ class ServerSettings:
     ``max_concurrency``: requests that run models or touch the index at once; more get 503 + Retry-After.
     ``upload_dir``: where uploads are kept (default ``<index>/uploads``). ``write_wait_s``: how long a delete
     waits for a running upload job. ``warm_up``: load the models when the server starts (in the background).
+    ``mcp``: serve the MCP tools at ``/mcp`` (``mcp_allow_writes``: their write tools too); its Host/Origin checks
+    accept ``host`` (the address served, set by ``serve``), loopback names and ``allowed_hosts``.
     ``watch``: files and folders kept in step with the index while serving (``rag serve --watch``).
     """
 
@@ -34,6 +36,10 @@ class ServerSettings:
     warm_up: bool = True
     model_name: str = "rag"
     max_jobs: int = 1000
+    mcp: bool = True
+    mcp_allow_writes: bool = False
+    host: str = "127.0.0.1"
+    allowed_hosts: tuple[str, ...] = ()
     watch: tuple[Path, ...] = ()
 
     def __post_init__(self) -> None:

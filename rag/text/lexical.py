@@ -58,6 +58,11 @@ what when where which while who whom why will with would you your yours yourself
 STOPWORDS = frozenset(_STOPWORDS_TEXT.split())
 
 
+def content_words(text: str) -> set[str]:
+    """The tokens of ``text`` that carry meaning: function words and single ASCII characters left out."""
+    return {t for t in tokenize(text) if t not in STOPWORDS and (len(t) > 1 or not t.isascii())}
+
+
 def fts_query(text: str) -> str:
     """An FTS5 MATCH expression that ORs the quoted tokens of ``text`` (empty when it has none), function words
     left out unless the query has nothing else."""

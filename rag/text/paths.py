@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 
@@ -11,3 +12,9 @@ def display_path(path: str | Path) -> str:
         return str(Path(path).relative_to(Path.cwd()))
     except ValueError:
         return str(path)
+
+
+def document_id(path: str) -> str:
+    """A document's id in the HTTP API and the MCP tools: derived from its stored path, so it stays the same when
+    the file is updated."""
+    return hashlib.sha256(path.encode("utf-8")).hexdigest()[:16]

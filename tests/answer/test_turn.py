@@ -439,3 +439,32 @@ def test_chat_works_when_piped(tmp_path: Path, corpus_dir: Path) -> None:
     assert "2017" in answers[1]
     assert done.stdout.count("transformer-architecture.md") == 2  # the follow-up stayed on the Transformer
     assert "> " not in done.stdout and "> " not in done.stderr  # no prompt when not a terminal
+
+
+# --- refusing a factoid the passages do not cover --------------------------------------------------
+
+
+def test_factoid_the_passages_do_not_cover_is_refused_without_asking_the_model(
+    make: Callable[..., RagPipeline], corpus_dir: Path
+) -> None:
+    model = ScriptedGenerator("In 2017 [1].")
+    pipeline = make(corpus_dir, model)
+    # On topic (the Transformer passages are retrieved) but no sentence holds its words.
+    off = "Which orchestra premiered the Transformer opera in Vienna?"
+    answer = pipeline.ask(off)
+    assert answer.refused and answer.text == REFUSALS["en"] and answer.passages
+    assert model.requests == []  # refused before the model was asked
+    # The same question is answered when the gate is off, and a covered question is answered with it on.
+    assert not make(corpus_dir, ScriptedGenerator("In 2017 [1]."), min_coverage=0).ask(off).refused
+    covered = pipeline.ask(WHEN)
+    assert not covered.refused and "2017" in covered.text and model.requests
+
+
+def test_explain_questions_and_one_word_questions_are_not_gated(
+    make: Callable[..., RagPipeline], corpus_dir: Path
+) -> None:
+    model = ScriptedGenerator("The Transformer relies on attention [1].")
+    pipeline = make(corpus_dir, model, min_coverage=0.99)
+    assert not pipeline.ask("Why do orchestras like the Transformer?").refused  # explain form: a few sentences
+    assert not pipeline.ask("Transformer?").refused  # one content word: nothing to judge coverage by
+    assert pipeline.ask("Which orchestra premiered the Transformer opera?").refused

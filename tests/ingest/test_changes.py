@@ -37,8 +37,8 @@ def test_changed_files_and_folders_are_applied_and_nothing_else(tmp_path: Path, 
     (docs / ".hidden.md").write_text("hidden\n", encoding="utf-8")
     (docs / ".git").mkdir()
     (docs / ".git" / "HEAD.md").write_text("ref\n", encoding="utf-8")
-    (docs / "photo.png").write_bytes(b"\x89PNG")
-    changed = [docs / "c.md", docs / ".hidden.md", docs / ".git" / "HEAD.md", docs / "photo.png", outside]
+    (docs / "data.bin").write_bytes(b"\x00\x01")
+    changed = [docs / "c.md", docs / ".hidden.md", docs / ".git" / "HEAD.md", docs / "data.bin", outside]
     report = p.ingest_changes(changed, [docs])
     assert (report.files_seen, report.files_added, report.skipped) == (1, 1, [])
     assert names(p, docs) == {"a.md", "sub/b.md", "c.md"}
@@ -98,3 +98,20 @@ def test_a_watched_file_root(tmp_path: Path, fake_pipeline: Factory) -> None:
     note.unlink()
     assert p.ingest_changes([note], [note]).files_removed == 1
     assert names(p, docs) == set()
+
+
+def test_links_follow_the_rules_of_a_walk_of_the_root(tmp_path: Path, fake_pipeline: Factory) -> None:
+    docs = tmp_path / "docs"
+    (docs / "sub").mkdir(parents=True)
+    (docs / "inside.md").write_text("A note kept inside the watched folder.\n", encoding="utf-8")
+    (tmp_path / "secret.md").write_text("A file outside the watched folder.\n", encoding="utf-8")
+    (docs / "sub" / "to-inside.md").symlink_to(docs / "inside.md")  # outside sub/, inside the root: followed
+    (docs / "sub" / "to-outside.md").symlink_to(tmp_path / "secret.md")
+    p = fake_pipeline()
+    walk = fake_pipeline(index=tmp_path / "walk").ingest([docs])
+    report = p.ingest_changes([docs / "sub" / "to-inside.md", docs / "sub" / "to-outside.md"], [docs])
+    assert [(Path(s.path).name, s.reason) for s in report.skipped] == [
+        (Path(s.path).name, s.reason) for s in walk.skipped
+    ]
+    assert [Path(s.path).name for s in report.skipped] == ["to-outside.md"]
+    assert names(p, docs) == {"inside.md"}  # stored under the link's target, as a walk stores it

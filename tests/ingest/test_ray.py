@@ -81,6 +81,38 @@ def test_ray_ingest_builds_the_same_index_and_stays_incremental(
     assert fresh.info().generation == 2
 
 
+def test_ray_ingest_takes_email_attachments_like_a_local_ingest(
+    local_ray: None, tmp_path: Path, fake_pipeline: Callable[..., RagPipeline]
+) -> None:
+    import documents as make
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    deck = make.pptx_file(docs / "deck.pptx", [("Plans", "The zebrafinch survey", "")])
+    message = make.email_message(
+        "Stock",
+        "See attached.",
+        attachments=[("a.txt", b"Walrus count 7", "text/plain"), ("b.pdf", b"junk", "application/pdf")],
+    )
+    mail = make.eml_file(docs / "mail.eml", message)
+    local = fake_pipeline(index=tmp_path / "local", ocr="never")
+    local_report = local.ingest([docs])
+    remote = fake_pipeline(index=tmp_path / "ray", ocr="never")
+    report = remote.ingest([docs], ray="local")
+    assert report.files_added == local_report.files_added == 3
+    assert [s.path for s in report.skipped] == [s.path for s in local_report.skipped] == [f"{mail}#b.pdf"]
+    assert _contents(remote) == _contents(local)
+    assert remote.retrieve("zebrafinch", k=1)[0].chunk.location() == "slide 1"
+    assert deck.exists()
+    mail.write_bytes(bytes(make.email_message("Stock", "Nothing attached now.")))
+    os.utime(mail, (1_000_000_000, 1_000_000_000))
+    fake_pipeline(index=tmp_path / "ray", ocr="never").ingest([docs], ray="local")
+    assert sorted(Path(d.path).name for d in fake_pipeline(index=tmp_path / "ray").documents()) == [
+        "deck.pptx",
+        "mail.eml",
+    ]
+
+
 @pytest.mark.slow
 def test_ray_actors_run_the_real_embedder(local_ray: None, tmp_path: Path, corpus_dir: Path) -> None:
     english = tmp_path / "en"

@@ -34,7 +34,7 @@ def names(*sources: type) -> list[str]:
     [
         (CitationModel, (Citation,), set(), {}, []),
         (AskResponse, (Answer,), {"passages", "supported"}, {"text": "answer"}, []),
-        (PassageModel, (Hit, Chunk), {"chunk", "metadata"}, {"id": "chunk_id"}, ["location"]),
+        (PassageModel, (Hit, Chunk), {"chunk", "metadata", "section"}, {"id": "chunk_id"}, ["location"]),
         (SkippedModel, (SkippedFile,), set(), {}, []),
         (IngestReportModel, (IngestReport,), {"index"}, {}, []),
         (JobModel, (Job,), {"staged", "metadata"}, {}, []),

@@ -2,38 +2,82 @@
 
 Every problem with a file (missing, unreadable, too large, empty, binary, undecodable, corrupt)
 raises ``LoaderError`` whose message is the one-line reason shown in the ingest summary.
-Heavy parsers (pypdf, python-docx, BeautifulSoup) are imported only when a file needs them.
+Heavy parsers (pypdf, pdfplumber, pypdfium2, python-docx, python-pptx, openpyxl, odfpy, BeautifulSoup, the OCR
+engine) are imported only when a file needs them. ``LoadOptions`` carries the OCR mode and the bounds on slow or
+huge files; attachments of e-mails are loaded by the same registry (``Document.attachments``).
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import stat
+from collections.abc import Callable
 
 from rag.errors import LoaderError
-from rag.ingest.loaders import code, docx, html, pdf, structured, tabular, text
-from rag.ingest.loaders.base import LoaderFunc, short_detail
+from rag.ingest.loaders import (
+    code,
+    docx,
+    epub,
+    html,
+    image,
+    mail,
+    opendocument,
+    pdf,
+    pptx,
+    spreadsheet,
+    structured,
+    tabular,
+    text,
+)
+from rag.ingest.loaders.base import OCR_MODES, LoaderFunc, LoadOptions, container_of, short_detail
 from rag.ingest.loaders.text import decode_bytes
 from rag.types import Document
 
-__all__ = ["DEFAULT_MAX_BYTES", "decode_bytes", "is_supported", "load", "supported_suffixes"]
+__all__ = [
+    "DEFAULT_MAX_BYTES",
+    "OCR_MODES",
+    "LoadOptions",
+    "container_of",
+    "decode_bytes",
+    "is_supported",
+    "load",
+    "supported_suffixes",
+]
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_MAX_BYTES = 50 * 1024 * 1024
 
 
+def _plain(loader: Callable[[bytes, str], Document]) -> LoaderFunc:
+    """A loader that needs no options."""
+
+    def load_plain(data: bytes, path: str, options: LoadOptions) -> Document:
+        return loader(data, path)
+
+    return load_plain
+
+
 def _build_registry() -> dict[str, LoaderFunc]:
     registry: dict[str, LoaderFunc] = {}
     for suffixes, loader in (
-        (text.SUFFIXES, text.load_text),
-        (html.SUFFIXES, html.load_html),
+        (text.SUFFIXES, _plain(text.load_text)),
+        (html.SUFFIXES, _plain(html.load_html)),
         (pdf.SUFFIXES, pdf.load_pdf),
-        (docx.SUFFIXES, docx.load_docx),
-        (tabular.SUFFIXES, tabular.load_tabular),
-        (structured.SUFFIXES, structured.load_structured),
-        (code.SUFFIXES, code.load_code),
+        (docx.SUFFIXES, _plain(docx.load_docx)),
+        (tabular.SUFFIXES, _plain(tabular.load_tabular)),
+        (structured.SUFFIXES, _plain(structured.load_structured)),
+        (code.SUFFIXES, _plain(code.load_code)),
+        (image.SUFFIXES, image.load_image),
+        (pptx.SUFFIXES, pptx.load_pptx),
+        (spreadsheet.SUFFIXES, spreadsheet.load_xlsx),
+        (opendocument.ODS_SUFFIXES, opendocument.load_ods),
+        (opendocument.ODT_SUFFIXES, opendocument.load_odt),
+        (epub.SUFFIXES, epub.load_epub),
+        (mail.EML_SUFFIXES, functools.partial(mail.load_eml, load_part=_load_part)),
+        (mail.MBOX_SUFFIXES, functools.partial(mail.load_mbox, load_part=_load_part)),
     ):
         for suffix in suffixes:
             if suffix in registry:
@@ -42,8 +86,18 @@ def _build_registry() -> dict[str, LoaderFunc]:
     return registry
 
 
+def _load_part(data: bytes, path: str, options: LoadOptions) -> Document:
+    """A document carried inside another file (an e-mail attachment): its bytes, loaded by ``path``'s suffix."""
+    loader = _loader_for(path)
+    if loader is None:
+        raise _unsupported(path)
+    if not data:
+        raise LoaderError(text.EMPTY_REASON)
+    return _checked(_parse(loader, data, path, options), path)
+
+
 _BY_SUFFIX: dict[str, LoaderFunc] = _build_registry()
-_BY_NAME: dict[str, LoaderFunc] = {name: code.load_code for name in code.NAMES}
+_BY_NAME: dict[str, LoaderFunc] = {name: _plain(code.load_code) for name in code.NAMES}
 
 
 def supported_suffixes() -> frozenset[str]:
@@ -122,9 +176,9 @@ def _unsupported(path: str) -> LoaderError:
     return LoaderError(f"unsupported file type '{suffix}'")
 
 
-def _parse(loader: LoaderFunc, data: bytes, path: str) -> Document:
+def _parse(loader: LoaderFunc, data: bytes, path: str, options: LoadOptions) -> Document:
     try:
-        return loader(data, path)
+        return loader(data, path, options)
     except LoaderError:
         raise
     except Exception as exc:  # a library failing on odd input must not abort a whole ingest
@@ -132,12 +186,24 @@ def _parse(loader: LoaderFunc, data: bytes, path: str) -> Document:
         raise LoaderError(f"cannot parse file: {type(exc).__name__}: {short_detail(exc)}") from exc
 
 
-def load(path: str | os.PathLike[str], *, max_bytes: int = DEFAULT_MAX_BYTES) -> Document:
+def _checked(document: Document, path: str) -> Document:
+    if not document.text.strip():
+        raise LoaderError("no text content")
+    logger.debug("loaded %s: %s, %d chars", path, document.file_type, len(document.text))
+    return document
+
+
+def load(
+    path: str | os.PathLike[str], *, max_bytes: int = DEFAULT_MAX_BYTES, options: LoadOptions | None = None
+) -> Document:
     """Read one file into a Document, or raise LoaderError with a one-line reason.
 
     ``path`` is kept as given (as a string) in ``Document.path``; the size limit is checked with
-    ``stat`` before anything is read.
+    ``stat`` before anything is read. ``options``: OCR and the bounds on slow or huge files (defaults when None).
     """
+    options = options or LoadOptions()
+    if options.ocr not in OCR_MODES:
+        raise ValueError(f"ocr={options.ocr!r}; choose {', '.join(OCR_MODES)}")
     path_str = os.fsdecode(path)
     info = _stat_regular_file(path_str)
     loader = _loader_for(path_str)
@@ -148,8 +214,4 @@ def load(path: str | os.PathLike[str], *, max_bytes: int = DEFAULT_MAX_BYTES) ->
     data = _read_bytes(path_str, max_bytes)
     if not data:
         raise LoaderError(text.EMPTY_REASON)
-    document = _parse(loader, data, path_str)
-    if not document.text.strip():
-        raise LoaderError("no text content")
-    logger.debug("loaded %s: %s, %d chars", path_str, document.file_type, len(document.text))
-    return document
+    return _checked(_parse(loader, data, path_str, options), path_str)

@@ -200,15 +200,19 @@ def _tidy(text: str) -> str:
     return _BLANK_RUNS.sub("\n\n", "\n".join(lines)).strip("\n")
 
 
-def load_html(data: bytes, path: str) -> Document:
-    """Visible text of an HTML page; the <title> is the first line and ``metadata["title"]``."""
+def html_text(data: bytes, path: str) -> tuple[str, str]:
+    """The <title> and the visible text of an HTML page (also used for e-mail bodies and EPUB chapters)."""
     text = read_text(data, path, hint=declared_charset(data))
     try:
         soup = _make_soup(text)
-        title = _title_of(soup)
-        body = _tidy(_visible_text(soup))
+        return _title_of(soup), _tidy(_visible_text(soup))
     except RecursionError as exc:
         raise LoaderError("HTML nested too deeply to parse") from exc
+
+
+def load_html(data: bytes, path: str) -> Document:
+    """Visible text of an HTML page; the <title> is the first line and ``metadata["title"]``."""
+    title, body = html_text(data, path)
     if title and body.split("\n", 1)[0].strip() != title:
         body = f"{title}\n\n{body}" if body else title
     if not body.strip():

@@ -39,11 +39,13 @@ def _clean(value: str) -> str:
     return _WHITESPACE.sub(" ", value).strip()
 
 
-def _headers(row: list[str]) -> list[str]:
+def header_names(row: list[str]) -> list[str]:
+    """Cleaned header cells; an empty one is named by its position ("column 3")."""
     return [_clean(name) or f"column {i}" for i, name in enumerate(row, start=1)]
 
 
-def _row_line(headers: list[str], row: list[str]) -> str:
+def row_line(headers: list[str], row: list[str]) -> str:
+    """A row as "header: value; header: value" (empty cells left out; cells past the headers are "column N")."""
     fields = []
     for i, value in enumerate(row):
         value = _clean(value)
@@ -70,8 +72,8 @@ def load_tabular(data: bytes, path: str) -> Document:
     header_row = next(rows, None)
     if header_row is None:
         raise LoaderError("empty file")
-    headers = _headers(header_row)
-    lines = [line for line in (_row_line(headers, row) for row in rows) if line]
+    headers = header_names(header_row)
+    lines = [line for line in (row_line(headers, row) for row in rows) if line]
     if not lines:
         raise LoaderError("CSV has a header but no data rows")
     metadata = {"rows": len(lines), "columns": headers}

@@ -1,2 +1,3 @@
 """The HTTP routes, one ``APIRouter`` per concern: ``answers`` (/ask, /search), ``documents`` (/documents,
-/jobs), ``service`` (/health, /info) and ``openai`` (/v1). ``rag.serve.app`` includes them, in this order."""
+/jobs), ``service`` (/health, /info), ``openai`` (/v1) and ``page`` (the web page at / and its files under
+/web/). ``rag.serve.app`` includes them, in this order."""
