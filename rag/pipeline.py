@@ -314,6 +314,26 @@ class RagPipeline:
         finally:
             self._stamp = (-1, -1)  # reopen on next read
 
+    def ingest_changes(
+        self,
+        changed: Iterable[str | Path],
+        roots: Iterable[str | Path],
+        *,
+        metadata: dict[str, Any] | None = None,
+    ) -> IngestReport:
+        """Apply what a file watcher saw: ``changed`` paths (files or folders, present or gone) under the watched
+        ``roots``. One commit at most (none when nothing changed).
+
+        Present files and folders are ingested as a folder walk of ``roots`` would find them: folders walked,
+        hidden entries, files of unsupported types and the index folder itself left out, paths outside every
+        root ignored. Documents stored at or under a changed path whose file no longer exists are removed:
+        ``ingest(..., sync=True)`` limited to the changed paths, so a rename is a remove plus an add that
+        reuses the stored vectors. ``ingest_changes(roots, roots)`` is a full sync of the roots."""
+        try:
+            return self._ingester().changes(changed, roots, metadata=metadata or {})
+        finally:
+            self._stamp = (-1, -1)
+
     def ingest_documents(
         self, documents: Iterable[Document], *, total: int | None = None, metadata: dict[str, Any] | None = None
     ) -> IngestReport:

@@ -9,6 +9,7 @@ from rag.cli.options import (
     add_config_options,
     add_embedder,
     add_embedding_options,
+    add_metadata,
     key_value,
     open_pipeline,
 )
@@ -36,13 +37,7 @@ def register(subparsers: Subparsers) -> None:
         dest="follow_symlinks",
         help="also follow symlinks whose target lies outside the folders given",
     )
-    p.add_argument(
-        "--metadata",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="metadata stored with every document of this ingest, for --filter meta.KEY=VALUE (repeatable)",
-    )
+    add_metadata(p, "metadata stored with every document of this ingest, for --filter meta.KEY=VALUE (repeatable)")
     p.add_argument(
         "--ray",
         nargs="?",

@@ -14,13 +14,13 @@ import sys
 import time
 from collections.abc import Sequence
 
-from rag.cli import admin, evaluate, ingest, mcp, query, serve
+from rag.cli import admin, evaluate, ingest, mcp, query, serve, watch
 from rag.errors import RagError
 
 # In the order `rag --help` lists the commands: ingest, ask, chat, search, eval, info, verify, compact, remove, serve,
-# mcp.
-COMMAND_MODULES = (ingest, query, evaluate, admin, serve, mcp)
-NOISY_LOGGERS = ("httpx", "sentence_transformers", "transformers", "filelock", "urllib3", "faiss")
+# mcp, watch.
+COMMAND_MODULES = (ingest, query, evaluate, admin, serve, mcp, watch)
+NOISY_LOGGERS = ("httpx", "sentence_transformers", "transformers", "filelock", "urllib3", "faiss", "watchfiles")
 
 
 def build_parser() -> argparse.ArgumentParser:

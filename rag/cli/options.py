@@ -143,6 +143,12 @@ def add_embedder(p: argparse.ArgumentParser, help_text: str) -> None:
     p.add_argument("--model", dest="embedder", help=help_text)
 
 
+def add_metadata(p: argparse.ArgumentParser, help_text: str) -> None:
+    """``--metadata KEY=VALUE`` (repeatable), stored with the documents a command ingests (``rag ingest``,
+    ``rag watch``); parsed by ``key_value``."""
+    p.add_argument("--metadata", action="append", default=[], metavar="KEY=VALUE", help=help_text)
+
+
 def add_index_type(p: argparse.ArgumentParser, help_text: str = INDEX_TYPE_HELP) -> None:
     p.add_argument("--index-type", choices=INDEX_TYPES, dest="index_type", help=help_text)
 

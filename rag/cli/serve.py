@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from rag.cli.options import Subparsers, add_config_options, add_generator_options, add_relevance_options, open_pipeline
 
@@ -34,6 +35,14 @@ def register(subparsers: Subparsers) -> None:
         metavar="NAME",
         help="another Host name clients reach the server by (a DNS name, a proxy); /mcp refuses unknown Hosts",
     )
+    p.add_argument(
+        "--watch",
+        action="append",
+        default=[],
+        type=Path,
+        metavar="PATH",
+        help="keep this file or folder in step with the index while serving, as `rag watch` (repeatable)",
+    )
     add_relevance_options(p)
     add_generator_options(p, stream=False)
     add_config_options(p)
@@ -53,8 +62,14 @@ def serve(args: argparse.Namespace) -> int:
         mcp=args.mcp,
         mcp_allow_writes=args.mcp_allow_writes,
         allowed_hosts=tuple(args.allowed_hosts),
+        watch=tuple(args.watch),
     )
     check_bind(args.host, settings)  # before any model loads: refuse at once
+    pipeline = open_pipeline(args)
+    if args.watch:  # a path that cannot be watched is refused before the server starts
+        from rag.watch import resolve_roots
+
+        resolve_roots(args.watch, pipeline.index_path)
     level = "debug" if args.verbose else "warning" if args.quiet else "info"
-    run_server(open_pipeline(args), host=args.host, port=args.port, settings=settings, log_level=level)
+    run_server(pipeline, host=args.host, port=args.port, settings=settings, log_level=level)
     return 0

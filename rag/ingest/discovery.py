@@ -34,8 +34,20 @@ def _inside(path: Path, root: Path) -> bool:
     return path == root or root in path.parents
 
 
+SKIPPED_FOLDERS = ("__pycache__", "node_modules")
+
+
+def is_skipped_name(name: str, *, folder: bool) -> bool:
+    """Whether a folder walk leaves an entry of this name out: hidden entries, and ``SKIPPED_FOLDERS``."""
+    return name.startswith(".") or (folder and name in SKIPPED_FOLDERS)
+
+
 def find_files(
-    paths: list[str | Path], *, follow_symlinks: bool = False
+    paths: list[str | Path],
+    *,
+    follow_symlinks: bool = False,
+    exclude: Path | None = None,
+    scope: Path | None = None,
 ) -> tuple[list[FoundFile], list[SkippedFile]]:
     """Supported files under ``paths`` (folders walked recursively, hidden entries skipped), sorted, unique.
 
@@ -44,6 +56,10 @@ def find_files(
     (their target, when inside, is walked anyway) unless ``follow_symlinks``, and then each real folder once (no
     loops). Paths that do not exist, unsupported suffixes found in folders, links that point outside and unreadable
     folders are reported as skipped.
+
+    ``scope`` (absolute, resolved; for a watcher): every path given lies in this folder and is treated as found
+    by a walk of it: files must be of a supported type, and links must point inside ``scope``. A folder walk does
+    not enter ``exclude`` (absolute, resolved: the index folder).
     """
     found: dict[Path, FoundFile] = {}
     skipped: list[SkippedFile] = []
@@ -70,12 +86,12 @@ def find_files(
     for raw in paths:
         root = Path(raw).expanduser()
         if root.is_dir():
-            real_root = root.resolve()
-            visited = {real_root}
+            real_root = scope or root.resolve()
+            visited = {root.resolve()}
             for dirpath, dirnames, filenames in os.walk(root, onerror=on_error, followlinks=follow_symlinks):
                 base = Path(dirpath)
                 for name in list(dirnames):
-                    if name.startswith(".") or name in ("__pycache__", "node_modules"):
+                    if is_skipped_name(name, folder=True) or (exclude is not None and base / name == exclude):
                         dirnames.remove(name)
                     elif (base / name).is_symlink() and not follow_symlinks:
                         dirnames.remove(name)
@@ -87,10 +103,51 @@ def find_files(
                         visited.add(real)
                 dirnames.sort()
                 for name in sorted(filenames):
-                    if not name.startswith("."):
+                    if not is_skipped_name(name, folder=False):
                         add(base / name, explicit=False, root=real_root)
         elif root.exists() or root.is_symlink():
-            add(root, explicit=True, root=None)
+            add(root, explicit=scope is None, root=scope)
         else:
             skipped.append(SkippedFile(str(raw), "no such file or folder"))
+    return sorted(found.values(), key=lambda f: str(f.path)), skipped
+
+
+def find_changed(
+    changed: list[Path], roots: list[Path], *, follow_symlinks: bool = False, exclude: Path | None = None
+) -> tuple[list[FoundFile], list[SkippedFile]]:
+    """The files a walk of ``roots`` would find at or under the ``changed`` paths (what a file watcher reports).
+
+    All paths absolute, ``roots`` resolved. A changed path outside every root, inside ``exclude`` (the index
+    folder), or with a hidden or skipped component below its root is left out; so is a file of an unsupported
+    type. Changed folders are walked; links follow the rules of a walk of their root (``find_files``); a root that
+    is a file is read as a file given by name. Paths that no longer exist are left out (an ingest with ``sync``
+    limited to the changed paths removes their documents).
+    """
+    wanted: dict[Path, list[Path]] = {}
+    for path in dict.fromkeys(changed):
+        if exclude is not None and _inside(path, exclude):
+            continue
+        root = next((r for r in roots if _inside(path, r)), None)
+        if root is None:
+            continue
+        parts = path.relative_to(root).parts
+        if any(is_skipped_name(part, folder=True) for part in parts[:-1]):
+            continue
+        if not parts:  # a root itself
+            wanted.setdefault(root, []).append(path)
+        elif path.is_dir() and not path.is_symlink():
+            if not is_skipped_name(parts[-1], folder=True):
+                wanted.setdefault(root, []).append(path)
+        elif (
+            (path.exists() or path.is_symlink()) and not is_skipped_name(parts[-1], folder=False) and is_supported(path)
+        ):
+            wanted.setdefault(root, []).append(path)
+    found: dict[Path, FoundFile] = {}
+    skipped: list[SkippedFile] = []
+    for root, paths in wanted.items():
+        scope = root if root.is_dir() else None
+        files, missed = find_files(list(paths), follow_symlinks=follow_symlinks, exclude=exclude, scope=scope)
+        for f in files:
+            found.setdefault(f.path, f)
+        skipped += missed
     return sorted(found.values(), key=lambda f: str(f.path)), skipped

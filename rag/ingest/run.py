@@ -3,6 +3,7 @@ report. ``RagPipeline`` owns the models; it hands them over as an ``EmbedderSour
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -14,7 +15,7 @@ from rag.errors import RagError
 from rag.index.folder import IndexDir, Writer
 from rag.index.policy import Chunking, chunking, index_policy
 from rag.index.store import StoredDocument
-from rag.ingest.discovery import find_files
+from rag.ingest.discovery import FoundFile, find_changed, find_files
 from rag.ingest.loaders import LoadOptions
 from rag.ingest.plan import Changes, DocumentCounts, FilePlan, Item, document_items, is_under, load_items, plan_files
 from rag.ingest.writer import AUTO_SAMPLE, WriteOptions, apply, remove_documents
@@ -49,6 +50,38 @@ class Ingester:
         t0 = time.perf_counter()
         roots = [Path(p).expanduser() for p in paths]
         files, skipped = find_files(list(roots), follow_symlinks=self.config.ingest.follow_symlinks)
+        return self._files(files, skipped, roots, sync=sync, metadata=metadata, ray=ray, ray_workers=ray_workers, t0=t0)
+
+    def changes(
+        self, changed: Iterable[str | Path], roots: Iterable[str | Path], *, metadata: dict[str, Any]
+    ) -> IngestReport:
+        """Ingest what changed at ``changed`` paths under the watched ``roots`` (see ``find_changed``); documents
+        at or under a changed path whose file is gone are removed (``sync`` limited to the changed paths)."""
+        t0 = time.perf_counter()
+        resolved = [Path(r).expanduser().resolve() for r in roots]
+        prefixes = [str(r) for r in resolved]
+        paths = [Path(os.path.abspath(Path(c).expanduser())) for c in changed]
+        in_scope = [p for p in paths if is_under(str(p), prefixes)]
+        files, skipped = find_changed(
+            in_scope,
+            resolved,
+            follow_symlinks=self.config.ingest.follow_symlinks,
+            exclude=self.folder.path.expanduser().resolve(),
+        )
+        return self._files(files, skipped, in_scope, sync=True, metadata=metadata, ray=None, ray_workers=0, t0=t0)
+
+    def _files(
+        self,
+        files: list[FoundFile],
+        skipped: list[SkippedFile],
+        roots: list[Path],
+        *,
+        sync: bool,
+        metadata: dict[str, Any],
+        ray: str | None,
+        ray_workers: int,
+        t0: float,
+    ) -> IngestReport:
         with self.folder.write() as writer:
             base = writer.base_store()
             existing = {d.path: d for d in base.documents()} if base is not None else {}

@@ -113,6 +113,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     limiter.total_tokens = max(limiter.total_tokens, settings.max_concurrency + 8)
     if settings.warm_up:
         threading.Thread(target=warm_up, args=(app.state.pipeline,), name="rag-warm-up", daemon=True).start()
+    if settings.watch:  # rag serve --watch: changes ingested through the upload jobs' writer (Uploads.watch)
+        app.state.uploads.watch(settings.watch)
     mcp: HttpTransport | None = app.state.mcp
     async with mcp.run() if mcp is not None else contextlib.nullcontext():
         yield

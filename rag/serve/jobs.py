@@ -12,6 +12,7 @@ import threading
 import time
 import uuid
 from collections import OrderedDict
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -23,6 +24,7 @@ from rag.types import IngestReport  # at run time: the API's JobModel is derived
 
 if TYPE_CHECKING:
     from rag.pipeline import RagPipeline
+    from rag.watch import FolderWatcher
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +90,7 @@ class Uploads:
         self._jobs_lock = threading.Lock()
         self._executor: ThreadPoolExecutor | None = None
         self._closed = False
+        self._watchers: list[FolderWatcher] = []
 
     # -- files ------------------------------------------------------------------------------------------
     def contains(self, path: str | Path) -> bool:
@@ -196,8 +199,21 @@ class Uploads:
         finally:
             self.write_lock.release()
 
+    def watch(self, paths: Sequence[Path]) -> FolderWatcher:
+        """Keep ``paths`` in step with the index (``rag serve --watch``) from a background thread: an initial sync,
+        then each burst of changes as one ingest, under ``write_lock`` like the upload jobs. Stopped by
+        ``close`` after the commit in flight."""
+        from rag.watch import FolderWatcher
+
+        watcher = FolderWatcher(self.pipeline, paths, write_lock=self.write_lock)
+        self._watchers.append(watcher)
+        watcher.start()
+        return watcher
+
     def close(self) -> None:
         """Stop taking jobs; finish the running one, drop the queued ones (marked failed)."""
+        for watcher in self._watchers:
+            watcher.close()
         with self._jobs_lock:
             self._closed = True
             executor, self._executor = self._executor, None

@@ -22,6 +22,7 @@ class ServerSettings:
     waits for a running upload job. ``warm_up``: load the models when the server starts (in the background).
     ``mcp``: serve the MCP tools at ``/mcp`` (``mcp_allow_writes``: their write tools too); its Host/Origin checks
     accept ``host`` (the address served, set by ``serve``), loopback names and ``allowed_hosts``.
+    ``watch``: files and folders kept in step with the index while serving (``rag serve --watch``).
     """
 
     api_key: str | None = None
@@ -39,6 +40,7 @@ class ServerSettings:
     mcp_allow_writes: bool = False
     host: str = "127.0.0.1"
     allowed_hosts: tuple[str, ...] = ()
+    watch: tuple[Path, ...] = ()
 
     def __post_init__(self) -> None:
         if self.max_concurrency < 1:

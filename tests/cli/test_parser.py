@@ -18,7 +18,7 @@ import pytest
 from rag.cli.main import build_parser, main
 from rag.config import RagConfig
 
-COMMANDS = ("ingest", "ask", "chat", "search", "eval", "info", "verify", "compact", "remove", "serve", "mcp")
+COMMANDS = ("ingest", "ask", "chat", "search", "eval", "info", "verify", "compact", "remove", "serve", "mcp", "watch")
 # The positionals each command needs before its options parse.
 POSITIONALS: dict[str, list[str]] = {
     "ingest": ["docs"],
@@ -26,6 +26,7 @@ POSITIONALS: dict[str, list[str]] = {
     "search": ["a query"],
     "eval": ["beir-folder"],
     "remove": ["docs/a.txt"],
+    "watch": ["docs"],
 }
 CLI_SOURCES = Path(__file__).resolve().parents[2] / "rag" / "cli"
 

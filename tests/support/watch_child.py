@@ -1,0 +1,83 @@
+"""Run by tests/test_watch.py in a subprocess: the watcher of `rag watch` on the fakes, SIGKILLed at a chosen step
+of its first watched commit (the steps of crash_child.py).
+
+usage: python watch_child.py INDEX FOLDER TARGET N
+Prints ``ready`` once the initial sync is done; from then on the N-th call of TARGET's step kills the process.
+
+``SlowHashEmbedder`` (``RAG_EMBEDDER=watch_child:SlowHashEmbedder``, this folder on PYTHONPATH) makes a commit take
+a while: embedding a text that holds ``SLOWPOKE`` creates the file named by ``$RAG_TEST_EMBED_MARKER`` and then
+sleeps a second, so a test can signal a `rag watch` process while its commit is in flight.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from crash_child import STEPS
+
+from rag.config import RagConfig
+from rag.ingest import writer
+from rag.pipeline import RagPipeline
+from rag.testing import HashEmbedder
+from rag.watch import FolderWatcher
+
+if TYPE_CHECKING:
+    import numpy as np
+    from numpy.typing import NDArray
+
+SLOW_WORD = "SLOWPOKE"
+
+
+class SlowHashEmbedder(HashEmbedder):
+    """HashEmbedder under its own name, slow for texts holding ``SLOWPOKE``."""
+
+    @property
+    def model_id(self) -> str:
+        return "watch_child:SlowHashEmbedder"
+
+    def embed_documents(self, texts: list[str]) -> NDArray[np.float32]:
+        if any(SLOW_WORD in t for t in texts):
+            marker = os.environ.get("RAG_TEST_EMBED_MARKER")
+            if marker:
+                Path(marker).touch()
+            time.sleep(1.0)
+        return super().embed_documents(texts)
+
+
+def main() -> None:
+    index, folder, target, n = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+    owner, name = STEPS[target]
+    original = getattr(owner, name)
+    armed = threading.Event()
+    calls = {"n": 0}
+
+    def wrapped(*args: object, **kwargs: object) -> object:
+        result = original(*args, **kwargs)
+        if armed.is_set():
+            calls["n"] += 1
+            if calls["n"] == n:
+                os.kill(os.getpid(), signal.SIGKILL)
+        return result
+
+    setattr(owner, name, wrapped)
+    writer.WINDOW_BATCHES = 4  # with batch_size=1: embedding windows of 4 chunks, many kill points
+    pipeline = RagPipeline(RagConfig(index=Path(index), quiet=True, batch_size=1), embedder=HashEmbedder())
+    watcher = FolderWatcher(pipeline, [folder], quiet_ms=500)
+
+    def announce() -> None:
+        watcher.ready.wait()
+        armed.set()
+        print("ready", flush=True)
+
+    threading.Thread(target=announce, daemon=True).start()
+    watcher.run()
+
+
+if __name__ == "__main__":
+    main()
