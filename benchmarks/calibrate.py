@@ -6,6 +6,12 @@ Prints, per candidate threshold, the share of answerable questions kept and unan
 the threshold that keeps at least --keep (default 0.95) of the answerable questions.
 
     python benchmarks/calibrate.py [--keep 0.95] [--max-queries 400]
+
+With --coverage: the ``min_coverage`` gate instead. On each QA set, factoid questions whose paragraph is in the
+index (answerable) are compared with those whose paragraph was held out of a second index (``held_out``): the
+share of each refused, per candidate threshold on ``question_coverage`` over the retrieved passages.
+
+    python benchmarks/calibrate.py --coverage [--max-queries 200]
 """
 
 from __future__ import annotations
@@ -17,9 +23,12 @@ from pathlib import Path
 import numpy as np
 from quality import data_root  # type: ignore[import-not-found]
 
+from rag.answer.grounding import question_coverage
+from rag.answer.prompting import answer_form
 from rag.config import RagConfig
-from rag.evaluation import build_index, load_beir
+from rag.evaluation import BeirSet, build_index, held_out, load_beir
 from rag.text.langdetect import detect_language
+from rag.text.lexical import content_words
 
 # (embedder, corpus set, unanswerable questions from)
 CASES = [
@@ -34,11 +43,51 @@ def top1(pipeline: object, questions: list[str]) -> np.ndarray:
     return np.array([max((h.similarity for h in pipeline.retrieve(q, k=1)), default=0.0) for q in questions])
 
 
+COVERAGE_SETS = ["xquad/beir_en", "xquad/beir_zh", "cmrc2018/beir_dev"]
+
+
+def gated(pipeline: object, questions: list[str], threshold: float) -> float:
+    """Share of ``questions`` the min_coverage gate refuses at ``threshold`` (factoids of 2+ content words)."""
+    refused = 0
+    for q in questions:
+        language = detect_language(q)
+        if answer_form(q, language) != "short" or len(content_words(q)) < 2:
+            continue
+        hits = pipeline.retrieve(q, k=4)
+        refused += question_coverage(q, [h.chunk.text for h in hits]) < threshold
+    return refused / max(1, len(questions))
+
+
+def coverage(limit: int) -> None:
+    root = data_root()
+    thresholds = (0.2, 0.22, 0.24, 0.26, 0.28)
+    print("| set | answerable | removed | " + " | ".join(f"t={t}: refused answerable / removed" for t in thresholds))
+    for name in COVERAGE_SETS:
+        data = load_beir(root / name)
+        removed = held_out(data)
+        gone = [x["question"] for x in data.qa if str(x.get("context_id")) in removed][:limit]
+        kept_qa = [x for x in data.qa if str(x.get("context_id")) not in removed]
+        answerable = [x["question"] for x in kept_qa[:: max(1, len(kept_qa) // limit)][:limit]]
+        kept = BeirSet(data.name, {k: v for k, v in data.corpus.items() if k not in removed}, {}, {}, [])
+        with tempfile.TemporaryDirectory() as tmp:
+            config = RagConfig(index=Path(tmp) / "full", quiet=True)
+            full, _ = build_index(data, config)
+            partial, _ = build_index(kept, config.replace(index=Path(tmp) / "partial"))
+            cells = [f"{gated(full, answerable, t):.3f} / {gated(partial, gone, t):.3f}" for t in thresholds]
+            full.close()
+            partial.close()
+        print(f"| {name} | {len(answerable)} | {len(gone)} | " + " | ".join(cells), flush=True)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--keep", type=float, default=0.95)
     parser.add_argument("--max-queries", type=int, default=400)
+    parser.add_argument("--coverage", action="store_true", help="calibrate min_coverage instead")
     args = parser.parse_args()
+    if args.coverage:
+        coverage(min(args.max_queries, 200))
+        return 0
     root = data_root()
     for embedder, corpus_name, negative_name in CASES:
         data = load_beir(root / corpus_name)
