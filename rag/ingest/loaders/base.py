@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from rag.config import OCR_MODES
-from rag.types import Document
+from rag.types import Document, Section
 
 __all__ = ["OCR_MODES", "LoadOptions", "LoaderFunc", "attachment_key", "container_of", "short_detail"]
 
@@ -65,3 +65,28 @@ def container_of(key: str) -> str | None:
         more, mark, _ = key[len(head) + 1 :].partition(ATTACHMENT_MARK)
         head = f"{head}{ATTACHMENT_MARK}{more}"
     return None
+
+
+class SectionedText:
+    """A document's text built from pieces joined by ``separator``, each piece the start of a named section (a
+    slide, a sheet, a chapter, a message): ``text`` and ``sections`` as ``Document`` wants them."""
+
+    def __init__(self, separator: str = "\n\n") -> None:
+        self.separator = separator
+        self.parts: list[str] = []
+        self.sections: list[Section] = []
+        self._position = 0
+
+    def add(self, text: str, label: str, rows: tuple[int, ...] = ()) -> None:
+        if self.parts:
+            self._position += len(self.separator)
+        self.sections.append(Section(self._position, label, rows))
+        self.parts.append(text)
+        self._position += len(text)
+
+    def __len__(self) -> int:
+        return len(self.parts)
+
+    @property
+    def text(self) -> str:
+        return self.separator.join(self.parts)

@@ -15,9 +15,9 @@ from typing import Any
 from urllib.parse import unquote
 
 from rag.errors import LoaderError
-from rag.ingest.loaders.base import LoadOptions, short_detail
+from rag.ingest.loaders.base import LoadOptions, SectionedText, short_detail
 from rag.ingest.loaders.html import html_text
-from rag.types import Document, Section
+from rag.types import Document
 
 logger = logging.getLogger(__name__)
 
@@ -107,9 +107,8 @@ def load_epub(data: bytes, path: str, options: LoadOptions | None = None) -> Doc
         chapters = _spine(opf_name, opf)
         if not chapters:
             raise _corrupt("the spine lists no chapters")
-        parts: list[str] = []
-        sections: list[Section] = []
-        position = read = 0
+        parts = SectionedText(CHAPTER_SEPARATOR)
+        read = 0
         for name in chapters:
             try:
                 info = book.getinfo(name)
@@ -127,11 +126,7 @@ def load_epub(data: bytes, path: str, options: LoadOptions | None = None) -> Doc
                 raise _corrupt(f"{name}: {short_detail(exc)}") from exc
             if not text.strip():
                 continue
-            if parts:
-                position += len(CHAPTER_SEPARATOR)
-            sections.append(Section(position, _label(len(parts) + 1, title, text)))
-            parts.append(text)
-            position += len(text)
+            parts.add(text, _label(len(parts) + 1, title, text))
     if not parts:
         raise LoaderError("EPUB has no text")
     metadata: dict[str, Any] = {"chapters": len(parts)}
@@ -139,5 +134,5 @@ def load_epub(data: bytes, path: str, options: LoadOptions | None = None) -> Doc
     if book_title:
         metadata["title"] = book_title
     return Document(
-        path=path, text=CHAPTER_SEPARATOR.join(parts), file_type="epub", metadata=metadata, sections=tuple(sections)
+        path=path, text=parts.text, file_type="epub", metadata=metadata, sections=tuple(parts.sections)
     )

@@ -21,9 +21,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from rag.errors import LoaderError
-from rag.ingest.loaders.base import ATTACHMENT_MARK, LoadOptions, attachment_key, short_detail
+from rag.ingest.loaders.base import ATTACHMENT_MARK, LoadOptions, SectionedText, attachment_key, short_detail
 from rag.ingest.loaders.html import html_text
-from rag.types import Document, Section, SkippedFile
+from rag.types import Document, SkippedFile
 
 logger = logging.getLogger(__name__)
 
@@ -178,9 +178,7 @@ def load_eml(data: bytes, path: str, options: LoadOptions, load_part: PartLoader
 def load_mbox(data: bytes, path: str, options: LoadOptions, load_part: PartLoader) -> Document:
     """Every message of a mailbox, in file order, each a section "message N"."""
     parts = _Parts()
-    texts: list[str] = []
-    sections: list[Section] = []
-    position = 0
+    texts = SectionedText(MESSAGE_SEPARATOR)
     with tempfile.TemporaryDirectory(prefix="rag-mbox-") as folder:
         copy = os.path.join(folder, "box.mbox")
         with open(copy, "wb") as handle:
@@ -196,14 +194,10 @@ def load_mbox(data: bytes, path: str, options: LoadOptions, load_part: PartLoade
                 except LoaderError as exc:
                     parts.skipped.append(SkippedFile(key, str(exc)))
                     continue
-                if texts:
-                    position += len(MESSAGE_SEPARATOR)
-                sections.append(Section(position, f"message {number}"))
-                texts.append(text)
-                position += len(text)
+                texts.add(text, f"message {number}")
         finally:
             box.close()
     if not texts:
         raise LoaderError("no e-mail messages in the mailbox (not an mbox file?)")
     metadata: dict[str, Any] = {"messages": len(keys)}
-    return _document(path, MESSAGE_SEPARATOR.join(texts), "mbox", metadata, parts, sections=tuple(sections))
+    return _document(path, texts.text, "mbox", metadata, parts, sections=tuple(texts.sections))

@@ -9,9 +9,9 @@ from collections.abc import Iterator
 from typing import Any
 
 from rag.errors import LoaderError
-from rag.ingest.loaders.base import LoadOptions, normalise_newlines, short_detail
+from rag.ingest.loaders.base import LoadOptions, SectionedText, normalise_newlines, short_detail
 from rag.ingest.loaders.tabular import header_names, row_line
-from rag.types import Document, Section
+from rag.types import Document
 
 logger = logging.getLogger(__name__)
 
@@ -77,20 +77,14 @@ def _slide_text(slide: Any) -> str:
 def load_pptx(data: bytes, path: str, options: LoadOptions | None = None) -> Document:
     """One section per slide with text ("slide N", numbered as in the deck)."""
     deck = _open(data)
-    parts: list[str] = []
-    sections: list[Section] = []
-    position = 0
+    parts = SectionedText(SLIDE_SEPARATOR)
     try:
         slides = list(deck.slides)
         for number, slide in enumerate(slides, start=1):
             text = _slide_text(slide)
             if not text:
                 continue
-            if parts:
-                position += len(SLIDE_SEPARATOR)
-            sections.append(Section(position, f"slide {number}"))
-            parts.append(text)
-            position += len(text)
+            parts.add(text, f"slide {number}")
     except Exception as exc:  # malformed XML inside a valid zip shows up while reading the shapes
         raise LoaderError(f"corrupt PPTX: {short_detail(exc)}") from exc
     if not parts:
@@ -103,5 +97,5 @@ def load_pptx(data: bytes, path: str, options: LoadOptions | None = None) -> Doc
     if title:
         metadata["title"] = title
     return Document(
-        path=path, text=SLIDE_SEPARATOR.join(parts), file_type="pptx", metadata=metadata, sections=tuple(sections)
+        path=path, text=parts.text, file_type="pptx", metadata=metadata, sections=tuple(parts.sections)
     )

@@ -12,9 +12,9 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from rag.errors import LoaderError
-from rag.ingest.loaders.base import LoadOptions, short_detail
+from rag.ingest.loaders.base import LoadOptions, SectionedText, short_detail
 from rag.ingest.loaders.tabular import header_names, row_line
-from rag.types import Document, Section
+from rag.types import Document
 
 logger = logging.getLogger(__name__)
 
@@ -43,9 +43,7 @@ def cell_text(value: Any) -> str:
 
 def sheets_document(sheets: Iterable[Sheet], path: str, file_type: str, options: LoadOptions) -> Document:
     """The text, sections and metadata of a workbook from its sheets' rows."""
-    parts: list[str] = []
-    sections: list[Section] = []
-    position = 0
+    parts = SectionedText(SHEET_SEPARATOR)
     total = 0
     names: list[str] = []
     truncated = ""
@@ -72,19 +70,14 @@ def sheets_document(sheets: Iterable[Sheet], path: str, file_type: str, options:
                 total += 1
         if not lines:
             continue
-        if parts:
-            position += len(SHEET_SEPARATOR)
-        sections.append(Section(position, f"sheet {name}", tuple(numbers)))
-        text = "\n".join(lines)
-        parts.append(text)
-        position += len(text)
+        parts.add("\n".join(lines), f"sheet {name}", tuple(numbers))
     if not parts:
         raise LoaderError("spreadsheet has no data rows (a header row and at least one row below it)")
     metadata: dict[str, Any] = {"sheets": names, "rows": total}
     if truncated:
         metadata["truncated"] = truncated
     return Document(
-        path=path, text=SHEET_SEPARATOR.join(parts), file_type=file_type, metadata=metadata, sections=tuple(sections)
+        path=path, text=parts.text, file_type=file_type, metadata=metadata, sections=tuple(parts.sections)
     )
 
 
