@@ -3,19 +3,16 @@ client and by httpx; graceful shutdown lets an in-flight request finish."""
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
 import openai
 import pytest
-import uvicorn
-from fastapi import FastAPI
+from live_server import serving
 
 from rag.answer.generators.base import GenerationRequest
 from rag.config import RagConfig
@@ -28,26 +25,6 @@ KEY = "test-key-123"
 WAIT_S = 10.0
 
 
-@contextmanager
-def running(app: FastAPI) -> Iterator[tuple[str, uvicorn.Server, threading.Thread]]:
-    """Serve ``app`` with uvicorn on 127.0.0.1 (a port the OS picks) in a thread; stop it on exit."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=5))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + WAIT_S
-    while not server.started and thread.is_alive() and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert server.started, "uvicorn did not start"
-    try:
-        yield f"http://127.0.0.1:{port}", server, thread
-    finally:
-        server.should_exit = True
-        thread.join(WAIT_S)
-        sock.close()
-    assert not thread.is_alive(), "uvicorn did not stop"
 
 
 @pytest.fixture
@@ -71,7 +48,7 @@ def make_pipeline(tmp_path: Path, corpus_dir: Path) -> Iterator[Callable[..., Ra
 
 def test_the_openai_client_works_unchanged(make_pipeline: Callable[..., RagPipeline]) -> None:
     app = create_app(make_pipeline(), ServerSettings(api_key=KEY, warm_up=False))
-    with running(app) as (url, _, _):
+    with serving(app) as (url, _, _):
         client = openai.OpenAI(base_url=f"{url}/v1", api_key=KEY, max_retries=0, timeout=WAIT_S)
         assert [m.id for m in client.models.list()] == ["rag"]
 
@@ -107,7 +84,7 @@ def test_the_openai_client_works_unchanged(make_pipeline: Callable[..., RagPipel
 
 def test_ask_streams_over_http(make_pipeline: Callable[..., RagPipeline]) -> None:
     app = create_app(make_pipeline(), ServerSettings(warm_up=False))
-    with running(app) as (url, _, _), httpx.Client(base_url=url, timeout=WAIT_S) as http:
+    with serving(app) as (url, _, _), httpx.Client(base_url=url, timeout=WAIT_S) as http:
         assert http.get("/health").json()["index_loaded"] is True
         with http.stream("POST", "/ask", json={"question": QUESTION, "stream": True}) as r:
             assert r.status_code == 200
@@ -126,7 +103,7 @@ def test_graceful_shutdown_finishes_in_flight_requests(make_pipeline: Callable[.
 
     app = create_app(make_pipeline(Slow()), ServerSettings(warm_up=False))
     results: list[int] = []
-    with running(app) as (url, server, thread):
+    with serving(app) as (url, server, thread):
 
         def ask() -> None:
             with httpx.Client(base_url=url, timeout=WAIT_S) as http:

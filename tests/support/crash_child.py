@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import signal
 import sys
+import threading
 from pathlib import Path
 
 from rag import pipeline
@@ -24,21 +25,28 @@ STEPS = {
 }
 
 
-def main() -> None:
-    index, folder, target, n = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+def kill_after(target: str, n: int, armed: threading.Event | None = None) -> None:
+    """SIGKILL this process right after the ``n``-th call of ``target``'s step (counting only while ``armed`` is
+    set, when given); embedding windows shrunk so a commit has many kill points."""
     owner, name = STEPS[target]
     original = getattr(owner, name)
     calls = {"n": 0}
 
     def wrapped(*args: object, **kwargs: object) -> object:
         result = original(*args, **kwargs)
-        calls["n"] += 1
-        if calls["n"] == n:
-            os.kill(os.getpid(), signal.SIGKILL)
+        if armed is None or armed.is_set():
+            calls["n"] += 1
+            if calls["n"] == n:
+                os.kill(os.getpid(), signal.SIGKILL)
         return result
 
     setattr(owner, name, wrapped)
     writer.WINDOW_BATCHES = 4  # with batch_size=1: embedding windows of 4 chunks, many kill points
+
+
+def main() -> None:
+    index, folder, target, n = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+    kill_after(target, n)
     config = RagConfig(index=Path(index), quiet=True, batch_size=1)
     pipeline.RagPipeline(config, embedder=HashEmbedder(), generator=EchoGenerator()).ingest([folder], sync=True)
 

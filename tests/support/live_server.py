@@ -15,8 +15,8 @@ WAIT_S = 10.0
 
 
 @contextmanager
-def running(app: Any) -> Iterator[str]:
-    """Serve ``app`` (lifespan included) until the block ends; yields its base URL."""
+def serving(app: Any) -> Iterator[tuple[str, uvicorn.Server, threading.Thread]]:
+    """Serve ``app`` (lifespan included) until the block ends; yields its base URL, the server and its thread."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
@@ -28,9 +28,16 @@ def running(app: Any) -> Iterator[str]:
         time.sleep(0.01)
     assert server.started, "uvicorn did not start"
     try:
-        yield f"http://127.0.0.1:{port}"
+        yield f"http://127.0.0.1:{port}", server, thread
     finally:
         server.should_exit = True
         thread.join(WAIT_S)
         sock.close()
     assert not thread.is_alive(), "uvicorn did not stop"
+
+
+@contextmanager
+def running(app: Any) -> Iterator[str]:
+    """Serve ``app`` (lifespan included) until the block ends; yields its base URL."""
+    with serving(app) as (url, _, _):
+        yield url

@@ -12,17 +12,15 @@ sleeps a second, so a test can signal a `rag watch` process while its commit is 
 from __future__ import annotations
 
 import os
-import signal
 import sys
 import threading
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from crash_child import STEPS
+from crash_child import kill_after
 
 from rag.config import RagConfig
-from rag.ingest import writer
 from rag.pipeline import RagPipeline
 from rag.testing import HashEmbedder
 from rag.watch import FolderWatcher
@@ -52,21 +50,8 @@ class SlowHashEmbedder(HashEmbedder):
 
 def main() -> None:
     index, folder, target, n = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
-    owner, name = STEPS[target]
-    original = getattr(owner, name)
     armed = threading.Event()
-    calls = {"n": 0}
-
-    def wrapped(*args: object, **kwargs: object) -> object:
-        result = original(*args, **kwargs)
-        if armed.is_set():
-            calls["n"] += 1
-            if calls["n"] == n:
-                os.kill(os.getpid(), signal.SIGKILL)
-        return result
-
-    setattr(owner, name, wrapped)
-    writer.WINDOW_BATCHES = 4  # with batch_size=1: embedding windows of 4 chunks, many kill points
+    kill_after(target, n, armed)
     pipeline = RagPipeline(RagConfig(index=Path(index), quiet=True, batch_size=1), embedder=HashEmbedder())
     watcher = FolderWatcher(pipeline, [folder], quiet_ms=500)
 
