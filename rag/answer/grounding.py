@@ -240,8 +240,8 @@ def question_coverage(question: str, passages: list[str]) -> float:
     (function words dropped, each weighted by its rarity among the passage sentences) found in one sentence.
     Instruction-like sentences never count. 1.0 when the question has no content word (nothing to judge by)."""
     words = content_words(question)
-    if not words or not passages:
-        return 1.0 if not words else 0.0
+    if not words:
+        return 1.0
     sentences = [
         (n, s, content_words(s))
         for n, p in enumerate(passages, start=1)
