@@ -5,7 +5,11 @@ One index per set (default embedder); every generator answers the same questions
 Also the refusal rate on questions whose paragraph was held out of a second index.
 
     python benchmarks/answers.py [--sets xquad/beir_en,xquad/beir_zh,cmrc2018/beir_dev]
-                                 [--generators extractive,smollm2,gemma3] [--questions 60]
+                                 [--generators extractive,qwen2.5-0.5b] [--questions 60]
+
+A generator may carry answer settings after a colon, to compare variants of one backend in the same run, e.g.
+``--generators "qwen2.5-0.5b,qwen2.5-0.5b:compress_passages=false,qwen2.5-0.5b:grounding=snap"``
+(settings separated by ``+``; any flat ``RagConfig`` name).
 """
 
 from __future__ import annotations
@@ -22,10 +26,17 @@ from rag.config import RagConfig
 from rag.evaluation import BeirSet, build_index, held_out, load_beir, score_answers
 
 
+def variant(spec: str) -> tuple[str, dict[str, str]]:
+    """``name:key=value+key=value`` -> (name, {key: value})."""
+    name, _, rest = spec.partition(":")
+    settings = dict(item.split("=", 1) for item in rest.split("+") if item)
+    return name, settings
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sets", default="xquad/beir_en,xquad/beir_zh,cmrc2018/beir_dev")
-    parser.add_argument("--generators", default="extractive,smollm2,gemma3")
+    parser.add_argument("--generators", default="extractive,qwen2.5-0.5b")
     parser.add_argument("--questions", type=int, default=60)
     args = parser.parse_args()
     root = data_root()
@@ -43,9 +54,11 @@ def main() -> int:
             config = RagConfig(index=Path(tmp) / "full", quiet=True)
             full, _ = build_index(data, config)
             partial, _ = build_index(kept, config.replace(index=Path(tmp) / "partial"))
+            full_config, partial_config = full.config, partial.config
             for generator in generators:
-                for pipeline in (full, partial):
-                    pipeline.config = pipeline.config.replace(generator=generator)
+                backend, settings = variant(generator)
+                for pipeline, base in ((full, full_config), (partial, partial_config)):
+                    pipeline.config = base.replace(generator=backend, **settings)
                     pipeline._generator = None  # the next ask builds the newly configured backend
                 scores = score_answers(full, data, args.questions)
                 gone = score_answers(partial, kept, len(removed_qa))

@@ -3,6 +3,12 @@
     python benchmarks/generators.py [--runtimes onnxruntime,torch-float32,torch-bfloat16] [--questions 20]
                                     [--set xquad/beir_en]
 
+A runtime is ``onnxruntime`` (the default export), ``torch-<dtype>``, or ``onnx:<folder>``: another
+onnxruntime-genai export of the same model (another precision or int4 accuracy level, made with
+``--export``), so the exports can be compared on the same prompts.
+
+    python benchmarks/generators.py --export int4:1,int4:2,fp32 --out /tmp/qwen-exports
+
 Each runtime answers the same questions from their gold paragraph (the prompt rag would build: system rules,
 the numbered passage, the question, in the model's chat template), one runtime at a time in this process.
 Reported per runtime: load seconds, prefill tokens/s (prompt tokens / time to the first token), decode tokens/s
@@ -25,7 +31,7 @@ from quality import data_root  # type: ignore[import-not-found]
 from rag.answer.generators.runtimes import ChatRuntime, OnnxRuntime, TorchRuntime
 from rag.answer.prompting import answer_form, compact_messages
 from rag.evaluation import answer_contained, f1_score, load_beir, strip_citations
-from rag.models.convert import qwen_05b_onnx, qwen_05b_transformers
+from rag.models.convert import export_onnx, qwen_05b_onnx, qwen_05b_transformers
 from rag.text.langdetect import detect_language
 
 
@@ -36,6 +42,8 @@ def rss_mb() -> float:
 def load(name: str) -> ChatRuntime:
     if name == "onnxruntime":
         return OnnxRuntime(qwen_05b_onnx())
+    if name.startswith("onnx:"):
+        return OnnxRuntime(Path(name.removeprefix("onnx:")))
     dtype = name.removeprefix("torch-")
     return TorchRuntime(qwen_05b_transformers(), dtype=dtype)
 
@@ -78,7 +86,17 @@ def main() -> int:
     parser.add_argument("--runtimes", default="onnxruntime,torch-float32,torch-bfloat16")
     parser.add_argument("--questions", type=int, default=20)
     parser.add_argument("--set", default="xquad/beir_en")
+    parser.add_argument("--export", default="", help="precision[:int4 accuracy level],... to export, then exit")
+    parser.add_argument("--out", type=Path, default=Path("qwen-exports"))
     args = parser.parse_args()
+    if args.export:
+        for spec in args.export.split(","):
+            precision, _, level = spec.partition(":")
+            target = args.out / spec.replace(":", "-acc")
+            t0 = time.perf_counter()
+            export_onnx(qwen_05b_transformers(), target, precision, int(level) if level else None)
+            print(f"exported {spec} to {target} in {time.perf_counter() - t0:.0f} s", flush=True)
+        return 0
     data = load_beir(data_root() / args.set)
     step = max(1, len(data.qa) // args.questions)
     items = data.qa[::step][: args.questions]

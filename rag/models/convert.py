@@ -67,25 +67,32 @@ def converted(gguf: Path, name: str, dtype: str = "float32") -> Path:
     return build_once(name, "config.json", build)
 
 
+def export_onnx(hf_folder: Path, out: Path, precision: str = "int4", accuracy_level: int | None = 4) -> None:
+    """``hf_folder`` exported to an ONNX Runtime GenAI folder ``out`` by onnxruntime-genai's model builder, in a
+    child process (so its memory is returned when it ends): weights in ``precision`` (int4: MatMulNBits, whose
+    ``accuracy_level`` 4 computes in int8), KV cache, the tokenizer and the chat template."""
+    scratch = out.with_name(out.name + ".scratch")
+    command = [
+        sys.executable, "-m", "onnxruntime_genai.models.builder",
+        "-i", str(hf_folder), "-o", str(out), "-p", precision, "-e", "cpu", "-c", str(scratch),
+    ]  # fmt: skip
+    if precision == "int4" and accuracy_level is not None:
+        command += ["--extra_options", f"int4_accuracy_level={accuracy_level}"]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}  # the child's own environment: a local folder, no network
+    done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+    shutil.rmtree(scratch, ignore_errors=True)
+    if done.returncode != 0 or not (out / "genai_config.json").is_file():
+        tail = (done.stderr or done.stdout).strip().splitlines()[-3:]
+        raise ModelLoadError(f"exporting {hf_folder} to ONNX failed: {' '.join(tail)}")
+
+
 def onnx_int4(hf_folder: Path, name: str) -> Path:
-    """``hf_folder`` exported once to an ONNX Runtime GenAI folder ``name`` under the cache: int4 weights
-    (MatMulNBits, int8 compute on the CPU), KV cache, the tokenizer and the chat template. The export runs in a
-    child process (onnxruntime-genai's model builder) so its memory is returned when it ends."""
+    """``hf_folder`` exported once to an ONNX Runtime GenAI folder ``name`` under the cache: int4 weights with
+    int8 compute on the CPU (accuracy level 4)."""
 
     def build(tmp: Path) -> None:
         log.warning("exporting %s to ONNX Runtime int4 (once; takes a minute)", hf_folder.name)
-        scratch = tmp.with_name(tmp.name + ".scratch")
-        command = [
-            sys.executable, "-m", "onnxruntime_genai.models.builder",
-            "-i", str(hf_folder), "-o", str(tmp), "-p", "int4", "-e", "cpu", "-c", str(scratch),
-            "--extra_options", "int4_accuracy_level=4",
-        ]  # fmt: skip
-        env = {**os.environ, "HF_HUB_OFFLINE": "1"}  # the child's own environment: a local folder, no network
-        done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
-        shutil.rmtree(scratch, ignore_errors=True)
-        if done.returncode != 0 or not (tmp / "genai_config.json").is_file():
-            tail = (done.stderr or done.stdout).strip().splitlines()[-3:]
-            raise ModelLoadError(f"exporting {hf_folder} to ONNX failed: {' '.join(tail)}")
+        export_onnx(hf_folder, tmp, "int4", 4)
 
     return build_once(name, "genai_config.json", build)
 
