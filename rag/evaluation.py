@@ -136,7 +136,7 @@ class BeirSet:
 
     def documents(self) -> Iterator[Document]:
         for doc_id, (title, text) in self.corpus.items():
-            body = f"{title} {text}".strip() if title else text
+            body = f"{title}\n{text}".strip() if title else text  # a title is its own line, as in a file
             yield Document(path=DOC_PREFIX + doc_id, text=body, file_type="beir")
 
 

@@ -78,7 +78,7 @@ def test_load_beir_and_score_a_tiny_set(tmp_path: Path, fake_pipeline: Callable[
     data = load_beir(_write_beir(tmp_path / "set"))
     assert set(data.corpus) == {"a", "b", "c"} and data.qrels == {"q1": {"a"}, "q2": {"b"}}
     docs = {d.path: d.text for d in data.documents()}
-    assert docs["beir:a"].startswith("Transformers The Transformer") and docs["beir:c"].startswith("FAISS")
+    assert docs["beir:a"].startswith("Transformers\nThe Transformer") and docs["beir:c"].startswith("FAISS")
     pipeline = fake_pipeline(retrieval="lexical")
     pipeline.ingest_documents(data.documents(), total=3)
     scores = score_retrieval(pipeline, data)
