@@ -7,7 +7,7 @@
 Each document (title + text) is embedded whole (E5: windows of 510 tokens averaged, as the embedder does;
 MiniLM: truncated at 256 tokens), every query is ranked against all documents by cosine, nDCG@10 and Recall@10
 over the qrels. ``--max-docs N`` keeps the relevant documents plus the first others up to N (the same subset for
-every engine). Prints per set: nDCG@10, its difference to the first engine of the same model, the mean and
+every engine); ``--max-queries N`` keeps the first N queries. Prints per set: nDCG@10, its difference to the first engine of the same model, the mean and
 minimum cosine between each engine's document vectors and that first engine's, and documents/s.
 """
 
@@ -42,6 +42,7 @@ def main() -> int:
     ap.add_argument("--sets", default=SETS)
     ap.add_argument("--engines", default=ENGINES)
     ap.add_argument("--max-docs", type=int, default=0)
+    ap.add_argument("--max-queries", type=int, default=0, help="the first N queries only (their documents kept)")
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
     root = data_root()
@@ -52,13 +53,13 @@ def main() -> int:
     for set_name in args.sets.split(","):
         data = load_beir(Path(root) / set_name)
         ids = list(data.corpus)
+        qids = [q for q in data.queries if data.qrels.get(q)][: args.max_queries or None]
         if args.max_docs:
-            relevant = set().union(*data.qrels.values())
+            relevant = set().union(*(data.qrels[q] for q in qids))
             keep = [d for d in ids if d in relevant]
             keep += [d for d in ids if d not in relevant][: max(0, args.max_docs - len(keep))]
             ids = keep
         docs = [f"{data.corpus[d][0]} {data.corpus[d][1]}".strip() for d in ids]
-        qids = [q for q in data.queries if data.qrels.get(q)]
         queries = [data.queries[q] for q in qids]
         first: dict[str, tuple[float, np.ndarray]] = {}
         for spec in args.engines.split(","):
