@@ -7,8 +7,9 @@
 Each document (title + text) is embedded whole (E5: windows of 510 tokens averaged, as the embedder does;
 MiniLM: truncated at 256 tokens), every query is ranked against all documents by cosine, nDCG@10 and Recall@10
 over the qrels. ``--max-docs N`` keeps the relevant documents plus the first others up to N (the same subset for
-every engine); ``--max-queries N`` keeps the first N queries. Prints per set: nDCG@10, its difference to the first engine of the same model, the mean and
-minimum cosine between each engine's document vectors and that first engine's, and documents/s.
+every engine); ``--max-queries N`` keeps the first N queries. Prints per set: nDCG@10, its difference to the
+first engine of the same model, the mean and minimum cosine between each engine's document vectors and that first
+engine's, and documents/s.
 """
 
 from __future__ import annotations
