@@ -28,7 +28,7 @@ from typing import Any
 
 from quality import data_root  # type: ignore[import-not-found]
 
-from rag.answer.generators.runtimes import ChatRuntime, OnnxRuntime, TorchRuntime
+from rag.answer.generators.runtimes import ChatRuntime, OnnxRuntime, OpenVinoRuntime, TorchRuntime
 from rag.answer.prompting import answer_form, compact_messages
 from rag.evaluation import answer_contained, f1_score, load_beir, strip_citations
 from rag.models.convert import export_onnx, qwen_05b_onnx, qwen_05b_transformers
@@ -44,6 +44,8 @@ def load(name: str) -> ChatRuntime:
         return OnnxRuntime(qwen_05b_onnx())
     if name.startswith("onnx:"):
         return OnnxRuntime(Path(name.removeprefix("onnx:")))
+    if name.startswith("openvino:"):
+        return OpenVinoRuntime(Path(name.removeprefix("openvino:")))
     dtype = name.removeprefix("torch-")
     return TorchRuntime(qwen_05b_transformers(), dtype=dtype)
 

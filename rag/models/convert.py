@@ -12,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from rag.errors import ModelLoadError
-from rag.models.bundled import QWEN_05B, gemma3_gguf, joined_gguf, smollm2_gguf
+from rag.models.bundled import QWEN_05B, QWEN_15B, gemma3_gguf, joined_gguf, smollm2_gguf
 from rag.models.locations import cache_dir
 
 log = logging.getLogger(__name__)
@@ -105,6 +105,16 @@ def qwen_05b_transformers() -> Path:
 def qwen_05b_onnx() -> Path:
     """Qwen2.5-Coder-0.5B-Instruct for ONNX Runtime GenAI, int4 (exported from the transformers folder)."""
     return onnx_int4(qwen_05b_transformers(), "qwen2.5-coder-0.5b-instruct-ort-int4")
+
+
+def qwen_15b_transformers() -> Path:
+    """Qwen2.5-Coder-1.5B-Instruct (optional, ``rag[qwen-1.5b]``) as a transformers folder in bfloat16."""
+    return converted(joined_gguf(QWEN_15B), "qwen2.5-coder-1.5b-instruct-bf16", dtype="bfloat16")
+
+
+def qwen_15b_onnx() -> Path:
+    """Qwen2.5-Coder-1.5B-Instruct for ONNX Runtime GenAI, int4 (exported from the transformers folder)."""
+    return onnx_int4(qwen_15b_transformers(), "qwen2.5-coder-1.5b-instruct-ort-int4")
 
 
 def converted_smollm2() -> Path:
