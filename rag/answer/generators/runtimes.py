@@ -205,15 +205,16 @@ class OpenVinoRuntime(ChatRuntime):
         return int(self._tokenizer.encode(text, add_special_tokens=False).input_ids.get_shape()[1])
 
     def stream(self, prompt: str, max_new_tokens: int) -> Iterator[str]:
-        """``LLMPipeline.generate`` in a thread, its streamer callback feeding a queue this iterator reads; the
-        generation is stopped at the next token when the caller stops reading."""
+        """``LLMPipeline.generate`` in a thread, its streamer callback feeding a one-piece queue this iterator
+        reads (so the model runs at most a token ahead); when the caller stops reading, the queue is drained and
+        the next callback stops the generation."""
         import queue
 
         config = self._genai.GenerationConfig()
         config.max_new_tokens = max_new_tokens
         config.do_sample = False
         config.apply_chat_template = False  # the prompt is already rendered
-        pieces: queue.Queue[str | None] = queue.Queue()
+        pieces: queue.Queue[str | None] = queue.Queue(maxsize=1)
         stop = threading.Event()
         failure: list[BaseException] = []
         running, stopped = self._genai.StreamingStatus.RUNNING, self._genai.StreamingStatus.STOP
@@ -233,12 +234,16 @@ class OpenVinoRuntime(ChatRuntime):
         with self._lock:
             thread = threading.Thread(target=run, daemon=True, name="rag-generate")
             thread.start()
+            finished = False
             try:
                 while (piece := pieces.get()) is not None:
                     if piece:
                         yield piece
+                finished = True
             finally:
                 stop.set()
+                while not finished and pieces.get() is not None:  # unblocks the callback, which now answers STOP
+                    pass
                 thread.join()
         if failure:
             raise failure[0]
