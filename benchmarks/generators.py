@@ -11,6 +11,7 @@ text-generation-with-past --weight-format int4``), or ``onnxruntime-1.5b`` / ``t
 Qwen2.5-Coder-1.5B-Instruct (``rag[qwen-1.5b]``), exported once like the default.
 
     python benchmarks/generators.py --export int4:1,int4:2,fp32 --out /tmp/qwen-exports
+    python benchmarks/generators.py --requant q8_0 --out /tmp/qwen-exports   # a GGUF OpenVINO GenAI can read
 
 Each runtime answers the same questions from their gold paragraph (the prompt rag would build: system rules,
 the numbered passage, the question, in the model's chat template), one runtime at a time in this process.
@@ -36,12 +37,14 @@ from quality import data_root  # type: ignore[import-not-found]
 from rag.answer.generators.runtimes import ChatRuntime, OnnxRuntime, OpenVinoRuntime, TorchRuntime
 from rag.answer.prompting import answer_form, compact_messages
 from rag.evaluation import answer_contained, f1_score, load_beir, strip_citations
+from rag.models.bundled import QWEN_05B, joined_gguf
 from rag.models.convert import (
     export_onnx,
     qwen_05b_onnx,
     qwen_05b_transformers,
     qwen_15b_onnx,
     qwen_15b_transformers,
+    requantized_gguf,
 )
 from rag.text.langdetect import detect_language
 
@@ -124,8 +127,16 @@ def main() -> int:
     parser.add_argument("--questions", type=int, default=20)
     parser.add_argument("--set", default="xquad/beir_en")
     parser.add_argument("--export", default="", help="precision[:int4 accuracy level],... to export, then exit")
+    parser.add_argument("--requant", default="", help="q8_0|q4_0|f16: rewrite the bundled GGUF for OpenVINO, then exit")
     parser.add_argument("--out", type=Path, default=Path("qwen-exports"))
     args = parser.parse_args()
+    if args.requant:
+        target = args.out / f"qwen2.5-coder-0.5b-instruct-{args.requant}.gguf"
+        args.out.mkdir(parents=True, exist_ok=True)
+        t0 = time.perf_counter()
+        requantized_gguf(joined_gguf(QWEN_05B), target, args.requant)
+        print(f"wrote {target} in {time.perf_counter() - t0:.0f} s (run it as openvino:{target})", flush=True)
+        return 0
     if args.export:
         for spec in args.export.split(","):
             precision, _, level = spec.partition(":")

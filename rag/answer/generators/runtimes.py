@@ -174,7 +174,9 @@ class TorchRuntime(ChatRuntime):
 
 class OpenVinoRuntime(ChatRuntime):
     """OpenVINO GenAI's ``LLMPipeline`` over an OpenVINO IR folder (``openvino_model.xml`` with its tokenizer and
-    detokenizer IRs, as ``optimum-cli export openvino --task text-generation-with-past`` writes them)."""
+    detokenizer IRs, as ``optimum-cli export openvino --task text-generation-with-past`` writes them), or over a
+    ``.gguf`` file whose tensors its GGUF reader knows (Q8_0, Q4_0, F16; not Q4_K/Q6_K), built into a model on
+    each load."""
 
     name = "openvino"
 
@@ -185,7 +187,8 @@ class OpenVinoRuntime(ChatRuntime):
             raise ModelLoadError(
                 "the openvino runtime needs openvino-genai: pip install 'openvino-genai==2026.4.*'"
             ) from exc
-        if not (folder / "openvino_model.xml").is_file():
+        is_gguf = folder.suffix == ".gguf" and folder.is_file()
+        if not is_gguf and not (folder / "openvino_model.xml").is_file():
             raise ModelLoadError(f"{folder} holds no openvino_model.xml: export it with optimum-cli export openvino")
         t0 = time.perf_counter()
         properties: dict[str, Any] = {"INFERENCE_NUM_THREADS": threads} if threads > 0 else {}
