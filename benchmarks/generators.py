@@ -3,12 +3,13 @@
     python benchmarks/generators.py [--runtimes onnxruntime,torch-float32,torch-bfloat16] [--questions 20]
                                     [--set xquad/beir_en]
 
-A runtime is ``onnxruntime`` (the default export), ``torch-<dtype>``, ``onnx:<folder>``: another
-onnxruntime-genai export of the same model (another precision or int4 accuracy level, made with
-``--export``), so the exports can be compared on the same prompts, ``openvino:<folder>``: an OpenVINO IR folder
-run by OpenVINO GenAI (needs openvino-genai; made e.g. with ``optimum-cli export openvino --task
-text-generation-with-past --weight-format int4``), or ``onnxruntime-1.5b`` / ``torch-1.5b-<dtype>``: the optional
-Qwen2.5-Coder-1.5B-Instruct (``rag[qwen-1.5b]``), exported once like the default.
+A runtime is ``onnxruntime`` (the default export), ``torch-<dtype>``, ``onnx:<folder>`` (another
+onnxruntime-genai export of the same model: another precision or int4 accuracy level, made with ``--export``),
+``openvino:<folder>[+KEY=VALUE...]`` (an OpenVINO IR folder, e.g. from ``optimum-cli export openvino --task
+text-generation-with-past --weight-format int8``, or a GGUF made with ``--requant``, run by OpenVINO GenAI with
+those CPU plugin properties; needs openvino-genai), or ``onnxruntime-1.5b`` / ``torch-1.5b-<dtype>`` (the
+optional Qwen2.5-Coder-1.5B-Instruct, ``rag[qwen-1.5b]``, exported once like the default), so all can be
+compared on the same prompts.
 
     python benchmarks/generators.py --export int4:1,int4:2,fp32 --out /tmp/qwen-exports
     python benchmarks/generators.py --requant q8_0 --out /tmp/qwen-exports   # a GGUF OpenVINO GenAI can read
@@ -79,7 +80,8 @@ def load(name: str) -> ChatRuntime:
     if name.startswith("onnx:"):
         return OnnxRuntime(Path(name.removeprefix("onnx:")))
     if name.startswith("openvino:"):
-        return OpenVinoRuntime(Path(name.removeprefix("openvino:")))
+        folder, *settings = name.removeprefix("openvino:").split("+")
+        return OpenVinoRuntime(Path(folder), properties=dict(item.split("=", 1) for item in settings))
     if name == "onnxruntime-1.5b":
         return OnnxRuntime(qwen_15b_onnx())
     if name.startswith("torch-1.5b-"):

@@ -180,7 +180,9 @@ class OpenVinoRuntime(ChatRuntime):
 
     name = "openvino"
 
-    def __init__(self, folder: Path, threads: int = 0) -> None:
+    def __init__(self, folder: Path, threads: int = 0, properties: dict[str, str] | None = None) -> None:
+        """``properties``: OpenVINO CPU plugin settings, e.g. ``KV_CACHE_PRECISION`` or
+        ``DYNAMIC_QUANTIZATION_GROUP_SIZE`` (compared in benchmarks/generators.py)."""
         try:
             import openvino_genai as ov_genai
         except ImportError as exc:
@@ -191,9 +193,9 @@ class OpenVinoRuntime(ChatRuntime):
         if not is_gguf and not (folder / "openvino_model.xml").is_file():
             raise ModelLoadError(f"{folder} holds no openvino_model.xml: export it with optimum-cli export openvino")
         t0 = time.perf_counter()
-        properties: dict[str, Any] = {"INFERENCE_NUM_THREADS": threads} if threads > 0 else {}
+        settings: dict[str, Any] = {**(properties or {}), **({"INFERENCE_NUM_THREADS": threads} if threads else {})}
         try:
-            self._pipe = ov_genai.LLMPipeline(str(folder), "CPU", **properties)
+            self._pipe = ov_genai.LLMPipeline(str(folder), "CPU", **settings)
         except RuntimeError as exc:
             raise ModelLoadError(f"OpenVINO GenAI could not load {folder}: {exc}") from exc
         self._genai = ov_genai
