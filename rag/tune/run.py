@@ -101,7 +101,7 @@ def tune(
         vectors = embed_all(snapshot.store, candidate, quiet=options.quiet)
         after = score(Snapshot(manifest, snapshot.store, vectors), candidate, chosen.held)
         better = after.ndcg_at_10 >= before.ndcg_at_10 + options.margin and (
-            after.hybrid_ndcg_at_10 >= before.hybrid_ndcg_at_10
+            after.hybrid_ndcg_at_10 >= before.hybrid_ndcg_at_10 + min(0.0, options.margin)
         )
         reason = _verdict(before, after, better, options)
         applied, model_id, generation, serving = False, "", 0, None

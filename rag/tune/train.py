@@ -57,8 +57,12 @@ def train(
     whose negative is empty train on in-batch negatives alone."""
     from datasets import Dataset
     from sentence_transformers import SentenceTransformerTrainer, SentenceTransformerTrainingArguments
-    from sentence_transformers.losses import MultipleNegativesRankingLoss
-    from sentence_transformers.training_args import BatchSamplers
+    try:  # sentence-transformers 6 moved them; 3-5 have them here
+        from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
+        from sentence_transformers.sentence_transformer.training_args import BatchSamplers
+    except ImportError:
+        from sentence_transformers.losses import MultipleNegativesRankingLoss
+        from sentence_transformers.training_args import BatchSamplers
     from transformers import TrainerCallback
 
     columns: dict[str, list[str]] = {"anchor": [q for q, _, _ in triplets], "positive": [p for _, p, _ in triplets]}
