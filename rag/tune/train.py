@@ -97,7 +97,7 @@ def train(
             batch_sampler=BatchSamplers.NO_DUPLICATES,  # a passage twice in a batch would be its own negative
             save_strategy="no",
             report_to=[],
-            logging_steps=max(1, len(triplets) // settings.batch_size // 5),
+            logging_strategy="no",  # the trainer prints its logs to stdout (breaks --json); the bar shows progress
             disable_tqdm=quiet,
             seed=settings.seed,
             use_cpu=not device.startswith("cuda"),
@@ -115,6 +115,7 @@ def train(
             state = trainer.train()
         finally:
             model.max_seq_length = kept_length
+    log.info("trained %d steps, loss %.3f", state.global_step, state.training_loss)
     steps = int(getattr(state, "global_step", 0))
     epochs = float(trainer.state.epoch or 0.0)
     return TrainResult(steps, epochs, time.monotonic() - started, precision)
