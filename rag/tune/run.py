@@ -42,7 +42,7 @@ class TuneOptions:
     pairs_from: str = "auto"  # auto, generated or cloze (when no pairs_file)
     max_pairs: int = 2000
     per_chunk: int = 2  # generated questions asked per chunk
-    generate_minutes: float = 10.0  # the question generator's time budget
+    generate_minutes: float = 6.0  # the question generator's time budget
     held_out: float = 0.1  # share of the pairs kept for scoring (when no dev split is given)
     margin: float = 0.005  # dense nDCG@10 gain on the held-out pairs needed to keep the tuned model
     apply: bool = False

@@ -5,7 +5,9 @@ hardware has it natively (bf16 on CPUs with AVX512-BF16/AMX, fp16 on CUDA), else
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import sys
 import tempfile
 import time
 from dataclasses import asdict, dataclass
@@ -25,7 +27,7 @@ class TrainSettings:
     learning_rate: float = 2e-5
     warmup_ratio: float = 0.1
     max_steps: int = 0  # 0: as many as the epochs take
-    max_minutes: float = 0.0  # 0: no wall-clock limit
+    max_minutes: float = 10.0  # wall-clock limit of the training (0: none)
     max_seq_length: int = 128  # tokens of a text in training (passages are cut; about 2x faster than 256)
     seed: int = 0
 
@@ -112,7 +114,8 @@ def train(
             callbacks=[Deadline()],
         )
         try:
-            state = trainer.train()
+            with contextlib.redirect_stdout(sys.stderr):  # the trainer prints its metrics; stdout is the result's
+                state = trainer.train()
         finally:
             model.max_seq_length = kept_length
     log.info("trained %d steps, loss %.3f", state.global_step, state.training_loss)
