@@ -60,7 +60,22 @@ def print_ingest_report(report: IngestReport) -> None:
 def print_info(info: IndexInfo) -> None:
     """One ``name: value`` line per field, names right-aligned."""
     for key, value in asdict(info).items():
+        if key == "tuned":
+            value = _tuned_line(value)
         print(f"{key:>15}: {value}")
+
+
+def _tuned_line(tuned: dict[str, Any] | None) -> str:
+    """The manifest's ``tuned`` entry in one line (``--json`` gives all of it)."""
+    if not tuned:
+        return "no"
+    scores = tuned.get("scores", {})
+    before = scores.get("before", {}).get("ndcg_at_10", 0.0)
+    after = scores.get("after", {}).get("ndcg_at_10", 0.0)
+    return (
+        f"from {tuned.get('base')} on {tuned.get('pairs')} {tuned.get('pairs_source')} pairs, held-out nDCG@10 "
+        f"{before:.3f} -> {after:.3f}, {tuned.get('created')} ({tuned.get('folder')})"
+    )
 
 
 def print_tune_report(report: TuneReport) -> None:

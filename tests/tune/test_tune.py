@@ -205,6 +205,8 @@ def test_cli_tune_prints_the_scores_and_applies(tiny_index: Path, capsys: pytest
     assert out["applied"] and out["pairs"] <= 12 and out["before"]["queries"] == out["held_out"] > 0
     assert cli_main_function(["info", "--index", str(tiny_index), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["tuned"]["pairs"] == out["pairs"]
+    assert cli_main_function(["info", "--index", str(tiny_index)]) == 0
+    assert f"tuned: from {out['base_model']} on {out['pairs']} cloze pairs" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize(("target", "n"), [("embed-batch", 1), ("stage-model", 1), ("fsync", 1), ("fsync", 3)])
