@@ -7,6 +7,7 @@ retrieval to ``rag.retrieve``, answers to ``rag.answer``, storage to ``rag.index
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 import time
@@ -23,7 +24,7 @@ from rag.answer.turn import answer as _answer
 from rag.answer.turn import stream as _stream
 from rag.config import RagConfig
 from rag.embed.base import Embedder
-from rag.embed.registry import AUTO, E5, MINILM, canonical_name, create_embedder
+from rag.embed.registry import AUTO, E5, MINILM, canonical_name, create_embedder, create_tuned_embedder
 from rag.errors import DocumentNotFoundError, ModelMismatchError, RagError
 from rag.filters import Filters
 from rag.index.folder import IndexDir, Snapshot
@@ -37,7 +38,10 @@ from rag.retrieve.cache import QueryCache
 from rag.retrieve.rerank import CrossEncoderReranker
 from rag.retrieve.search import retrieve as _retrieve
 from rag.text.langdetect import cjk_ratio, detect_language
-from rag.types import Answer, Document, Hit, IndexInfo, IngestReport, StreamEvent
+from rag.tune.run import TuneOptions
+from rag.tune.run import tune as _tune
+from rag.tune.train import TrainSettings
+from rag.types import Answer, Document, Hit, IndexInfo, IngestReport, StreamEvent, TuneReport
 
 log = logging.getLogger(__name__)
 
@@ -85,20 +89,35 @@ class RagPipeline:
 
     # -- models -----------------------------------------------------------------------------------
     def _embedder_for(self, manifest: dict[str, Any]) -> Embedder:
-        """The embedder an index was built with; a different one asked for is refused."""
+        """The embedder an index was built with; a different one asked for is refused. An index ``rag tune``
+        adapted is served by its tuned model, also when its base model is asked for by name."""
         built, dim = str(manifest["embedder"]), int(manifest["dimension"])
+        tuned = manifest.get("tuned") if isinstance(manifest.get("tuned"), dict) else None
         asked = self._embedder.model_id if self._embedder is not None else canonical_name(self.config.models.embedder)
-        if asked != AUTO and asked != built:
+        if asked not in (AUTO, built) and not (tuned and self._embedder is None and asked == tuned.get("base")):
+            tuned_note = f" (tuned by `rag tune` from '{tuned.get('base')}')" if tuned else ""
             raise ModelMismatchError(
-                f"index {self._dir.path} was built with embedding model '{built}' ({dim}-d) but '{asked}' was "
-                f"asked for. Leave the model unset to use '{built}', or rebuild: delete {self._dir.path} and run "
-                f"`rag ingest FOLDER --index {self._dir.path} --model {asked}`"
+                f"index {self._dir.path} was built with embedding model '{built}' ({dim}-d){tuned_note} but "
+                f"'{asked}' was asked for. Leave the model unset to use '{built}', or rebuild: delete "
+                f"{self._dir.path} and run `rag ingest FOLDER --index {self._dir.path} --model {asked}`"
             )
         if self._embedder is None:
             with self._load_lock:  # concurrent first requests (the server) load the model once
                 if self._embedder is None:
-                    self._embedder = self._create_embedder(built)
+                    if tuned:
+                        self._embedder = self._tuned_embedder(str(self._dir.path / str(tuned["folder"])), built)
+                    else:
+                        self._embedder = self._create_embedder(built)
         return self._embedder
+
+    def _tuned_embedder(self, folder: str, model_id: str, scratch: bool = False) -> Embedder:
+        """A tuned model saved by ``rag tune`` (``scratch``: a temporary copy being scored, run on torch so no
+        OpenVINO conversion is cached for it)."""
+        configure_threads(self.config.models.threads)
+        settings = self.config.models
+        if scratch:
+            settings = dataclasses.replace(settings, embed_backend="torch")
+        return create_tuned_embedder(folder, model_id, settings)
 
     def _create_embedder(self, spec: str) -> Embedder:
         configure_threads(self.config.models.threads)
@@ -164,6 +183,7 @@ class RagPipeline:
             chunk_overlap=int(m["chunker"]["chunk_overlap"]),
             created=str(m["created"]),
             updated=str(m["updated"]),
+            tuned=m.get("tuned") if isinstance(m.get("tuned"), dict) else None,
         )
 
     def verify(self) -> list[str]:
@@ -350,6 +370,35 @@ class RagPipeline:
             return self._ingester().remove(paths)
         finally:
             self._stamp = (-1, -1)
+
+    def tune(self, options: TuneOptions | None = None, **settings: Any) -> TuneReport:
+        """Adapt the index's embedder to its documents (``rag tune``): training pairs (``pairs_file``, else
+        questions the generator writes for sampled chunks, else inverse-cloze pairs), hard negatives from the
+        index, a few minutes of training, and held-out scores before and after. With ``apply=True`` a model better
+        by ``margin`` is saved in the index folder and every chunk re-embedded into a new generation (atomic:
+        questions keep using the old one until the commit); later ingests and questions use it.
+        ``settings``: fields of ``TuneOptions`` (``max_pairs=``, ``apply=``...) and of its ``TrainSettings``
+        (``epochs=``, ``max_minutes=``...) when ``options`` is not given."""
+        if options is None:
+            train_names = {f.name for f in dataclasses.fields(TrainSettings)}
+            train = TrainSettings(**{k: v for k, v in settings.items() if k in train_names})
+            rest = {k: v for k, v in settings.items() if k not in train_names}
+            options = TuneOptions(**{"quiet": self.config.quiet, **rest, "train": train})
+        snap = self._current()
+        embedder = self._embedder_for(snap.manifest)
+
+        def generator() -> Generator | None:
+            return self.generator()
+
+        try:
+            report, serving = _tune(self._dir, snap, embedder, generator, self._tuned_embedder, options)
+        finally:
+            self._stamp = (-1, -1)
+        if serving is not None:
+            with self._load_lock:
+                self._embedder = serving
+            self._queries = QueryCache()  # vectors of the old model
+        return report
 
     def compact(self) -> IndexInfo:
         """Rewrite the index as a new generation: vectors rebuilt from their ids (an IVF retrained, parameters

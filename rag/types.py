@@ -253,6 +253,44 @@ class IndexInfo:
     chunk_overlap: int
     created: str
     updated: str
+    tuned: dict[str, Any] | None = None  # `rag tune --apply`: base model, pairs hash, settings, scores
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class TuneScores:
+    """Retrieval of held-out pairs (documents ranked by their best chunk): dense and hybrid nDCG@10, Recall@10."""
+
+    ndcg_at_10: float
+    recall_at_10: float
+    hybrid_ndcg_at_10: float
+    hybrid_recall_at_10: float
+    queries: int
+
+
+@dataclass(frozen=True)
+class TuneReport:
+    """What ``rag tune`` did: the pairs, the training, the held-out scores before and after, and whether the
+    tuned model now serves the index (``applied``) or why not (``reason``)."""
+
+    base_model: str
+    pairs_source: str  # given, generated or cloze
+    pairs: int  # training pairs used
+    held_out: int  # evaluation queries
+    questions_written: int  # generated: questions the generator wrote (before the retrieval filter)
+    steps: int
+    epochs: float
+    train_seconds: float
+    seconds: float
+    before: TuneScores
+    after: TuneScores
+    better: bool
+    applied: bool
+    reason: str
+    model: str = ""  # the tuned model's id in the manifest, when applied
+    generation: int = 0  # the index generation that serves it, when applied
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -14,12 +14,12 @@ import sys
 import time
 from collections.abc import Sequence
 
-from rag.cli import admin, evaluate, ingest, mcp, query, serve, watch
+from rag.cli import admin, evaluate, ingest, mcp, query, serve, tune, watch
 from rag.errors import RagError
 
-# In the order `rag --help` lists the commands: ingest, ask, chat, search, eval, info, verify, compact, remove, serve,
-# mcp, watch.
-COMMAND_MODULES = (ingest, query, evaluate, admin, serve, mcp, watch)
+# In the order `rag --help` lists the commands: ingest, ask, chat, search, eval, info, verify, compact, remove, tune,
+# serve, mcp, watch.
+COMMAND_MODULES = (ingest, query, evaluate, admin, tune, serve, mcp, watch)
 NOISY_LOGGERS = ("httpx", "sentence_transformers", "transformers", "filelock", "urllib3", "faiss", "watchfiles")
 
 

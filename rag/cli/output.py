@@ -7,7 +7,7 @@ import json
 from dataclasses import asdict, is_dataclass
 from typing import TYPE_CHECKING, Any
 
-from rag.types import Hit, IndexInfo, IngestReport
+from rag.types import Hit, IndexInfo, IngestReport, TuneReport
 
 if TYPE_CHECKING:
     from rag.evaluation import EvalReport
@@ -60,7 +60,41 @@ def print_ingest_report(report: IngestReport) -> None:
 def print_info(info: IndexInfo) -> None:
     """One ``name: value`` line per field, names right-aligned."""
     for key, value in asdict(info).items():
+        if key == "tuned":
+            value = _tuned_line(value)
         print(f"{key:>15}: {value}")
+
+
+def _tuned_line(tuned: dict[str, Any] | None) -> str:
+    """The manifest's ``tuned`` entry in one line (``--json`` gives all of it)."""
+    if not tuned:
+        return "no"
+    scores = tuned.get("scores", {})
+    before = scores.get("before", {}).get("ndcg_at_10", 0.0)
+    after = scores.get("after", {}).get("ndcg_at_10", 0.0)
+    return (
+        f"from {tuned.get('base')} on {tuned.get('pairs')} {tuned.get('pairs_source')} pairs, held-out nDCG@10 "
+        f"{before:.3f} -> {after:.3f}, {tuned.get('created')} ({tuned.get('folder')})"
+    )
+
+
+def print_tune_report(report: TuneReport) -> None:
+    """The pairs, the training, the held-out scores before -> after, and what was done."""
+    b, a = report.before, report.after
+    print(
+        f"tuned {report.base_model} on {report.pairs} {report.pairs_source} pairs "
+        f"({report.steps} steps, {report.epochs:.2f} epochs, {report.train_seconds / 60:.1f} min training, "
+        f"{report.seconds / 60:.1f} min in all)"
+    )
+    print(f"held-out queries: {report.held_out}")
+    for name, x, y in (
+        ("dense nDCG@10", b.ndcg_at_10, a.ndcg_at_10),
+        ("dense Recall@10", b.recall_at_10, a.recall_at_10),
+        ("hybrid nDCG@10", b.hybrid_ndcg_at_10, a.hybrid_ndcg_at_10),
+        ("hybrid Recall@10", b.hybrid_recall_at_10, a.hybrid_recall_at_10),
+    ):
+        print(f"{name:>17}: {x:.3f} -> {y:.3f} ({y - x:+.3f})")
+    print(report.reason + (f" (model {report.model}, generation {report.generation})" if report.applied else ""))
 
 
 def print_problems(problems: list[str], as_json: bool, notes: list[str] | None = None) -> None:

@@ -55,6 +55,16 @@ class Embedder(ABC):
         """Load the weights now rather than on first use (a no-op when there are none)."""
         return None
 
+    def trainable(self) -> Any | None:
+        """A fresh float32 ``sentence_transformers.SentenceTransformer`` copy of this model that ``rag tune`` may
+        train (the embedder itself is untouched), or None when this backend has none (a quantized C engine, a
+        fake). A copy must embed as this embedder does (same prefixes or prompts) so tuned vectors are comparable."""
+        return None
+
+    def untrainable_reason(self) -> str:
+        """Why ``trainable`` is None, for the error ``rag tune`` prints."""
+        return f"the embedder {self.model_id!r} has no trainable copy"
+
 
 def normalise(vectors: Any) -> NDArray[np.float32]:
     """Rows scaled to unit length (zero rows stay zero), as contiguous float32."""

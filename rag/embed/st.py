@@ -44,6 +44,7 @@ class SentenceTransformerEmbedder(Embedder):
         batch_size: int = 32,
         device: str | None = None,
         backend: str = "auto",
+        model_id: str | None = None,
     ) -> None:
         if precision not in PRECISIONS:
             raise ModelLoadError(f"precision={precision!r}; choose one of {', '.join(PRECISIONS)}")
@@ -54,6 +55,7 @@ class SentenceTransformerEmbedder(Embedder):
         self.backend = "torch"  # set by _load
         self._ov: Any = None
         self._spec = spec
+        self._model_id = model_id
         self._ov_threads = threads  # OpenVINO's own pool (per compiled model); torch's is set once per process
         self._min_score = min_score
         self._precision = precision
@@ -66,7 +68,10 @@ class SentenceTransformerEmbedder(Embedder):
 
     @property
     def model_id(self) -> str:
-        return MINILM if self._spec == MINILM else self._spec
+        return self._model_id or self._spec
+
+    def _where(self) -> Any:
+        return model_location(str(minilm_path()) if self._spec == MINILM else self._spec)
 
     def _load(self) -> Any:
         with self._lock:
@@ -79,7 +84,7 @@ class SentenceTransformerEmbedder(Embedder):
             hf_logging.disable_progress_bar()  # weight-loading bars; rag logs what it loads instead
             device = self._device or default_device()
             dtype = resolve_precision(self._precision, device)
-            where = model_location(str(minilm_path()) if self._spec == MINILM else self._spec)
+            where = self._where()
             location = where.path
             try:
                 log.info("loading embedder %s from %s (%s, %s)", self.model_id, location, device, dtype)
@@ -180,3 +185,11 @@ class SentenceTransformerEmbedder(Embedder):
 
     def load(self) -> None:
         self._load()
+
+    def trainable(self) -> Any:
+        """A fresh float32 copy on the training device (the loaded inference model, maybe bf16 or OpenVINO, is
+        left alone)."""
+        from sentence_transformers import SentenceTransformer
+
+        where = self._where()
+        return SentenceTransformer(where.path, device=self._device or default_device(), **where.kwargs())

@@ -6,6 +6,8 @@ Layout::
     vectors.<gen>.faiss     FAISS IndexIDMap2, ids = chunk ids
     chunks.<gen>.sqlite     documents, chunks, FTS5
     write.lock              held (flock) by the one writer
+    tuned.<gen>.<hex>/      the embedder ``rag tune --apply`` trained on this corpus (a sentence-transformers
+                            folder), named in the manifest's ``tuned`` entry; written by the writer before it commits
 
 A writer copies the current SQLite file to the next generation, applies its changes there and in memory,
 writes the FAISS file, fsyncs both, and only then replaces manifest.json. A writer killed at any point
@@ -38,6 +40,7 @@ FORMAT_VERSION = 2
 READABLE_VERSIONS = (1, 2)
 MANIFEST = "manifest.json"
 LOCK = "write.lock"
+TUNED_PREFIX = "tuned."  # folders of tuned embedders (rag.tune); the manifest's ``tuned.folder`` names the live one
 
 
 def _now() -> str:
@@ -75,6 +78,15 @@ def migrate_v1(manifest: dict[str, Any]) -> dict[str, Any]:
     out["format_version"] = FORMAT_VERSION
     out["migrated_from"] = 1
     return out
+
+
+def kept_names(manifest: dict[str, Any]) -> set[str]:
+    """The files and folders a committed manifest names (everything else of ours in the folder is a leftover)."""
+    names = set(manifest["files"].values())
+    tuned = manifest.get("tuned")
+    if isinstance(tuned, dict) and tuned.get("folder"):
+        names.add(str(tuned["folder"]))
+    return names
 
 
 class Snapshot:
@@ -186,6 +198,10 @@ class IndexDir:
             if name.startswith(("vectors.", "chunks.", MANIFEST + ".")):
                 with contextlib.suppress(OSError):
                     entry.unlink()
+            elif name.startswith(TUNED_PREFIX) and entry.is_dir():
+                import shutil
+
+                shutil.rmtree(entry, ignore_errors=True)
 
 
 class Writer:
@@ -194,13 +210,22 @@ class Writer:
     def __init__(self, index_dir: IndexDir) -> None:
         self.dir = index_dir
         self.base: dict[str, Any] | None = index_dir.read_manifest() if index_dir.exists() else None
-        keep = set(self.base["files"].values()) if self.base else set()
+        keep = kept_names(self.base) if self.base else set()
         index_dir.remove_stray_files(keep)  # leftovers of a writer that was killed
         self.generation = (int(self.base["generation"]) + 1) if self.base else 1
         self._store: ChunkStore | None = None
         self._vectors: VectorIndex | None = None
         self._committed = False
         self._base_store: ChunkStore | None = None
+
+    def staged_folder(self, kind: str) -> Path:
+        """A fresh folder for this generation's ``kind`` (e.g. a tuned model), removed as a leftover unless the
+        committed manifest names it."""
+        import secrets
+
+        path = self.dir.path / f"{kind}.{self.generation}.{secrets.token_hex(4)}"
+        path.mkdir()
+        return path
 
     def _file(self, kind: str, suffix: str) -> Path:
         return self.dir.path / f"{kind}.{self.generation}.{suffix}"
@@ -280,7 +305,7 @@ class Writer:
         os.replace(tmp, self.dir.manifest_path)
         _fsync_dir(self.dir.path)
         self._committed = True
-        self.dir.remove_stray_files(set(manifest["files"].values()))
+        self.dir.remove_stray_files(kept_names(manifest))
         return manifest
 
     def discard(self) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from rag.index.folder import Snapshot
+from rag.index.folder import TUNED_PREFIX, Snapshot, kept_names
 
 
 @dataclass(frozen=True)
@@ -60,10 +60,14 @@ def check(snapshot: Snapshot, folder: Path) -> VerifyReport:
     next_id = int(store.db.execute("SELECT value FROM meta WHERE key = 'next_chunk_id'").fetchone()[0] or 1)
     if chunk_ids and max(chunk_ids) >= next_id:
         problems.append(f"chunk id counter ({next_id}) is not above the largest id ({max(chunk_ids)})")
+    kept = kept_names(m)
+    tuned = m.get("tuned")
+    if isinstance(tuned, dict) and not (folder / str(tuned.get("folder", ""))).is_dir():
+        problems.append(f"the tuned embedder's folder {tuned.get('folder')!r} is missing (rag tune --apply made it)")
     stray = sorted(
         p.name
         for p in folder.iterdir()
-        if p.name.startswith(("vectors.", "chunks.")) and p.name not in m["files"].values()
+        if p.name.startswith(("vectors.", "chunks.", TUNED_PREFIX)) and p.name not in kept
     )
     if stray:
         notes.append(f"files left by an interrupted write (removed by the next ingest): {', '.join(stray)}")

@@ -18,7 +18,8 @@ import pytest
 from rag.cli.main import build_parser, main
 from rag.config import RagConfig
 
-COMMANDS = ("ingest", "ask", "chat", "search", "eval", "info", "verify", "compact", "remove", "serve", "mcp", "watch")
+COMMANDS = ("ingest", "ask", "chat", "search", "eval", "info", "verify", "compact", "remove", "tune", "serve")
+COMMANDS += ("mcp", "watch")
 # The positionals each command needs before its options parse.
 POSITIONALS: dict[str, list[str]] = {
     "ingest": ["docs"],

@@ -5,6 +5,7 @@ have, as members of ``Generator`` with defaults (a minimal backend implements ``
 - ``supports_language``: whether it writes answers in a language (default: any; else answers are extractive);
 - ``load``: load weights now rather than on the first question (default: nothing to load);
 - ``fit`` (through ``prepare``): the request cut to fit the model's context (default: unchanged);
+- ``chat``: one raw chat completion (``rag tune`` writes questions with it; default: None, no chat model);
 - ``rewrite_question``: a standalone question for a follow-up (default: None, the deterministic rewrite is used);
 - ``grounding_mode``: how the pipeline checks its answers, ``snap`` or ``check`` (see ``rag.answer.grounding``);
 - ``extractive``: its text is passage text (answers are labelled ``extractive``).
@@ -62,6 +63,10 @@ class Generator(ABC):
     def fit(self, request: GenerationRequest) -> GenerationRequest:
         """``request`` cut to the model's context (default: unchanged)."""
         return request
+
+    def chat(self, messages: list[dict[str, str]], max_new_tokens: int) -> str | None:
+        """The model's reply to chat ``messages`` (role/content dicts), or None when the backend has no chat model."""
+        return None
 
     def rewrite_question(self, question: str, history: Sequence[tuple[str, str]]) -> str | None:
         """A standalone version of a follow-up ``question``, or None to use the deterministic rewrite."""

@@ -82,6 +82,10 @@ class ChatGenerator(Generator):
         request = self.prepare(request)
         return self._runtime().generate(self._prompt(request), request.max_new_tokens)
 
+    def chat(self, messages: list[dict[str, str]], max_new_tokens: int) -> str:
+        runtime = self._runtime()
+        return runtime.generate(runtime.render(messages), max_new_tokens)
+
     def stream(self, request: GenerationRequest) -> Iterator[str]:
         request = self.prepare(request)
         yield from self._runtime().stream(self._prompt(request), request.max_new_tokens)

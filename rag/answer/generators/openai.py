@@ -195,6 +195,9 @@ class OpenAIGenerator(Generator):
             "stream": stream,
         }
 
+    def chat(self, messages: list[dict[str, str]], max_new_tokens: int) -> str:
+        return self.complete(messages, max_new_tokens)
+
     def complete(self, messages: list[dict[str, str]], max_tokens: int) -> str:
         """One non-streamed chat completion: the assistant message's text."""
         import httpx
