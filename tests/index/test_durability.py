@@ -144,14 +144,15 @@ def test_verify_reports_damage_and_compact_keeps_search_results(
     assert info.chunks == info.vectors
     assert [(h.chunk.id, round(h.similarity, 5)) for h in p.retrieve("vector search with FAISS", k=5)] == before
     assert p.verify() == []
-    # damage: delete the lexical rows of one chunk in the committed file
-    import sqlite3
+    # damage: delete the lexical row of one chunk in the committed tantivy index
+    import tantivy
 
     manifest = IndexDir(index).read_manifest()
-    conn = sqlite3.connect(index / manifest["files"]["chunks"])
-    conn.execute("DELETE FROM chunks_fts WHERE rowid = (SELECT min(id) FROM chunks)")
-    conn.commit()
-    conn.close()
+    first = min(IndexDir(index).open_snapshot().store.chunk_ids())
+    damaged = tantivy.Index.open(str(index / manifest["files"]["lexical"])).writer(heap_size=15_000_000)
+    damaged.delete_documents_by_term("id", first)
+    damaged.commit()
+    damaged.wait_merging_threads()
     problems = fake_pipeline(index=index).verify()
     assert any("lexical index" in problem for problem in problems)
 
