@@ -33,7 +33,9 @@ def _state(index: Path) -> tuple[int, dict[str, str]]:
 
 @pytest.mark.parametrize(
     ("target", "n"),
-    [("embed-batch", i) for i in (1, 2, 3, 5)] + [("fsync", i) for i in (1, 2, 3, 4)] + [("replace", 1)],
+    [("embed-batch", i) for i in (1, 2, 3, 5)]
+    + [("fsync", i) for i in (1, 2, 3, 4)]
+    + [("lexical-commit", 1), ("lexical-fsync", 1), ("replace", 1)],
 )
 def test_killed_ingest_leaves_previous_index_then_rerun_completes(
     tmp_path: Path, copy_corpus: Path, fake_pipeline: Callable[..., RagPipeline], target: str, n: int
@@ -53,8 +55,9 @@ def test_killed_ingest_leaves_previous_index_then_rerun_completes(
     proc = subprocess.run([sys.executable, str(CHILD), str(index), str(copy_corpus), target, str(n)], timeout=120)
     assert proc.returncode == -9, "the child should have been killed"
     after_kill = _state(index)
-    # fsync 1-3 are the FAISS file, the SQLite file and the new manifest; the rename is the commit point and
-    # fsync 4 (the folder) comes after it, so those kills leave the new generation complete
+    # fsync 1-3 are the FAISS file, the SQLite file and the new manifest (the tantivy directory is fsynced by its
+    # own step, between the SQLite file and the manifest); the rename is the commit point and fsync 4 (the folder)
+    # comes after it, so those kills leave the new generation complete
     committed = target == "replace" or (target == "fsync" and n == 4)
     if committed:
         assert after_kill[0] == before[0] + 1

@@ -15,12 +15,15 @@ from pathlib import Path
 from rag import pipeline
 from rag.config import RagConfig
 from rag.index import folder as indexdir
+from rag.index.lexical import LexicalIndex
 from rag.ingest import writer
 from rag.testing import EchoGenerator, HashEmbedder
 
 STEPS = {
     "embed-batch": (writer.EmbedBatch, "flush"),
     "fsync": (indexdir, "_fsync_file"),
+    "lexical-commit": (LexicalIndex, "commit"),  # tantivy committed in the staged directory, manifest not yet
+    "lexical-fsync": (indexdir, "_fsync_lexical"),
     "replace": (indexdir.os, "replace"),
 }
 
