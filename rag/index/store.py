@@ -1,4 +1,4 @@
-"""ChunkStore: documents and chunks in one SQLite file, through sqlite-utils, and the lexical index beside it.
+"""ChunkStore: documents and chunks in one SQLite file (plain ``sqlite3``), and the lexical index beside it.
 
 Chunk ids come from a counter in the ``meta`` table that only grows, so an id is never reused after a
 delete; the same ids key the FAISS vectors and the lexical index.
@@ -78,12 +78,27 @@ class StoredDocument:
     n_chunks: int
 
 
+class Database:
+    """A SQLite connection with ``execute(sql, params)``: all the store needs (sqlite-utils, used before, imports
+    pandas when it is installed: a second of every cold start)."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+
+    def execute(self, sql: str, params: Sequence[Any] | None = None) -> sqlite3.Cursor:
+        return self.conn.execute(sql, tuple(params) if params else ())
+
+
+_DOCUMENT_COLUMNS = (
+    "id, path, content_hash, mtime, size, file_type, language, title, n_chunks, added_at, metadata, user_meta"
+)
+_CHUNK_COLUMNS = 'id, doc_id, ord, text, start, "end", start_line, end_line, page, language, section'
+
+
 class ChunkStore:
     """One SQLite file. Open read-only for queries, read-write inside an index write transaction."""
 
     def __init__(self, path: Path, *, readonly: bool = False, lexical: LexicalIndex | None = None) -> None:
-        import sqlite_utils
-
         self.path = path
         self.lexical = lexical
         if readonly:
@@ -91,7 +106,7 @@ class ChunkStore:
         else:
             conn = sqlite3.connect(str(path), check_same_thread=False)
             conn.executescript(SCHEMA)
-        self.db = sqlite_utils.Database(conn)
+        self.db = Database(conn)
         # Indexes written before chunks had a ``section`` (slide, sheet, chapter) get the column at their next write.
         columns = {row[1] for row in conn.execute("PRAGMA table_info(chunks)")}
         if not readonly and "section" not in columns:
@@ -147,43 +162,32 @@ class ChunkStore:
         chunk_ids: Sequence[int],
     ) -> int:
         doc_id = self.allocate_ids("next_doc_id", 1)[0]
-        self.db["documents"].insert(
-            {
-                "id": doc_id,
-                "path": path,
-                "content_hash": content_hash,
-                "mtime": mtime,
-                "size": size,
-                "file_type": file_type,
-                "language": language,
-                "title": title,
-                "n_chunks": len(chunks),
-                "added_at": datetime.now(UTC).isoformat(timespec="seconds"),
-                "metadata": json.dumps(metadata, ensure_ascii=False, default=str),
-                "user_meta": json.dumps(user_meta or {}, ensure_ascii=False, default=str),
-            }
+        self.db.execute(
+            f"INSERT INTO documents ({_DOCUMENT_COLUMNS}) VALUES ({','.join('?' * 12)})",
+            [
+                doc_id,
+                path,
+                content_hash,
+                mtime,
+                size,
+                file_type,
+                language,
+                title,
+                len(chunks),
+                datetime.now(UTC).isoformat(timespec="seconds"),
+                json.dumps(metadata, ensure_ascii=False, default=str),
+                json.dumps(user_meta or {}, ensure_ascii=False, default=str),
+            ],
         )
         from rag.text.langdetect import detect_language
 
         languages = [detect_language(c.text) for c in chunks]
-        self.db["chunks"].insert_all(
+        self.db.conn.executemany(
+            f"INSERT INTO chunks ({_CHUNK_COLUMNS}) VALUES ({','.join('?' * 11)})",
             (
-                {
-                    "id": cid,
-                    "doc_id": doc_id,
-                    "ord": i,
-                    "text": c.text,
-                    "start": c.start,
-                    "end": c.end,
-                    "start_line": c.start_line,
-                    "end_line": c.end_line,
-                    "page": c.page,
-                    "language": language,
-                    "section": c.section,
-                }
+                (cid, doc_id, i, c.text, c.start, c.end, c.start_line, c.end_line, c.page, language, c.section)
                 for i, (cid, c, language) in enumerate(zip(chunk_ids, chunks, languages, strict=True))
             ),
-            batch_size=500,
         )
         self._lexical().add(
             (cid, doc_id, language, c.text) for cid, c, language in zip(chunk_ids, chunks, languages, strict=True)
