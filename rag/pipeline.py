@@ -28,6 +28,9 @@ from rag.types import Answer, Document, Hit, IndexInfo, IngestReport, StreamEven
 # The answering, ingesting, reranking and maintenance stages are imported by the methods that use them: a
 # `rag search` (or a server that only retrieves) never pays for them at start (see benchmarks/cold_start.py).
 if TYPE_CHECKING:
+    import numpy as np
+    from numpy.typing import NDArray
+
     from rag.answer.conversation import History
     from rag.answer.generators.base import Generator
     from rag.answer.turn import REFUSALS as REFUSALS
@@ -205,12 +208,11 @@ class RagPipeline:
             filters = Filters.from_mapping(filters)
         settings = self.config.retrieve
         k = k or settings.top_k
-        snap = self._current()
-        embedder = self._embedder_for(snap.manifest)
+        snap, vector = self._snapshot_and_vector(question)
         reranker = self._reranker()
         hits = _retrieve(
             snap,
-            self._queries.vector(embedder, question),
+            vector,
             question,
             max(k, settings.rerank_candidates) if reranker else k,
             mode=settings.retrieval,
@@ -220,6 +222,25 @@ class RagPipeline:
             filters=filters,
         )
         return reranker.rerank(question, hits, k) if reranker else hits
+
+    def _snapshot_and_vector(self, question: str) -> tuple[Snapshot, NDArray[np.float32]]:
+        """The current generation and the question's vector. On a pipeline's first question both are slow and
+        independent (index files opened; the embedder loaded and run for the first time), so the question is
+        embedded in a thread meanwhile: the embedding engines run outside the GIL. Cuts a cold `rag search`."""
+        if self._snapshot is not None:
+            snap = self._current()
+            return snap, self._queries.vector(self._embedder_for(snap.manifest), question)
+        manifest = self._dir.read_manifest()
+        embedder = self._embedder_for(manifest)
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(1, thread_name_prefix="rag-first-query") as pool:
+            future = pool.submit(self._queries.vector, embedder, question)
+            snap = self._current()
+            vector = future.result()
+        if snap.manifest["embedder"] != manifest["embedder"]:  # a writer replaced the index in between
+            vector = self._queries.vector(self._embedder_for(snap.manifest), question)
+        return snap, vector
 
     def prime_queries(self, questions: list[str], batch_size: int = 64) -> None:
         """Embed many questions in batches ahead of ``retrieve`` (evaluations, benchmarks): much faster than
