@@ -67,42 +67,33 @@ def env_for(checkout: Path) -> dict[str, str]:
     return env
 
 
-def command_wall(checkout: Path, index: Path, runs: int) -> float:
-    times = []
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        subprocess.run(
-            [sys.executable, "-m", "rag", "search", "-q", "--index", str(index), QUESTION],
-            cwd=checkout,
-            env=env_for(checkout),
-            check=True,
-            stdout=subprocess.DEVNULL,
-        )
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+def command_wall(checkout: Path, index: Path) -> float:
+    t0 = time.perf_counter()
+    subprocess.run(
+        [sys.executable, "-m", "rag", "search", "-q", "--index", str(index), QUESTION],
+        cwd=checkout,
+        env=env_for(checkout),
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+    return time.perf_counter() - t0
 
 
-def breakdown(checkout: Path, index: Path, runs: int) -> tuple[list[tuple[str, float]], list[str]]:
-    """Median seconds of each step over ``runs`` children, and the heavy modules imported."""
-    samples: list[list[tuple[str, float]]] = []
-    heavy: list[str] = []
-    for _ in range(runs):
-        t0 = time.time()
-        out = subprocess.run(
-            [sys.executable, "-c", CHILD, str(t0), str(index), QUESTION, ",".join(HEAVY)],
-            cwd=checkout,
-            env=env_for(checkout),
-            check=True,
-            capture_output=True,
-            text=True,
-        ).stdout
-        data = json.loads(out.strip().splitlines()[-1])
-        assert data["hits"] > 0, "the search found nothing: is the index built?"
-        marks = data["marks"]
-        samples.append([(name, t - (marks[i - 1][1] if i else 0.0)) for i, (name, t) in enumerate(marks)])
-        heavy = data["heavy"]
-    steps = [(name, statistics.median(s[i][1] for s in samples)) for i, (name, _) in enumerate(samples[0])]
-    return steps, heavy
+def breakdown(checkout: Path, index: Path) -> tuple[list[tuple[str, float]], list[str]]:
+    """Seconds of each step in one child, and the heavy modules it imported."""
+    t0 = time.time()
+    out = subprocess.run(
+        [sys.executable, "-c", CHILD, str(t0), str(index), QUESTION, ",".join(HEAVY)],
+        cwd=checkout,
+        env=env_for(checkout),
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    data = json.loads(out.strip().splitlines()[-1])
+    assert data["hits"] > 0, "the search found nothing: is the index built?"
+    marks = data["marks"]
+    return [(name, t - (marks[i - 1][1] if i else 0.0)) for i, (name, t) in enumerate(marks)], data["heavy"]
 
 
 def main() -> None:
@@ -116,12 +107,23 @@ def main() -> None:
     runs = [("this checkout", args.checkout, args.index or args.checkout / "indexes" / "default")]
     if args.baseline:
         runs.insert(0, ("baseline", args.baseline, args.baseline_index or args.baseline / "indexes" / "default"))
+    samples: dict[str, list[list[tuple[str, float]]]] = {label: [] for label, _, _ in runs}
+    walls_of: dict[str, list[float]] = {label: [] for label, _, _ in runs}
+    heavy_of: dict[str, list[str]] = {}
+    for _ in range(args.runs):  # interleaved, so that the shared machine's load drifts over both alike
+        for label, checkout, index in runs:
+            steps, heavy_of[label] = breakdown(checkout, index.resolve())
+            samples[label].append(steps)
+            walls_of[label].append(command_wall(checkout, index.resolve()))
     results = {}
-    for label, checkout, index in runs:
-        steps, heavy = breakdown(checkout, index.resolve(), args.runs)
-        wall = command_wall(checkout, index.resolve(), args.runs)
-        results[label] = (steps, heavy, wall)
-        print(f"{label}: rag search {wall:.2f} s; heavy modules imported: {', '.join(heavy)}", file=sys.stderr)
+    for label, _, _ in runs:
+        first = samples[label][0]
+        steps = [(name, statistics.median(s[i][1] for s in samples[label])) for i, (name, _) in enumerate(first)]
+        results[label] = (steps, heavy_of[label], statistics.median(walls_of[label]))
+        print(
+            f"{label}: rag search {results[label][2]:.2f} s; heavy modules: {', '.join(heavy_of[label])}",
+            file=sys.stderr,
+        )
     labels = list(results)
     names = [name for name, _ in results[labels[-1]][0]]
     rows = []

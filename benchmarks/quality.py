@@ -65,7 +65,7 @@ def main() -> int:
             runs = [(engine, mode) for engine in args.engines.split(",") for mode in modes]
             runs = [(e, m) for e, m in runs if e == runs[0][0] or m != "dense"]  # dense does not use the engine
             for engine, mode in runs:
-                if engine == "fts5" and pipeline.config.index == config.index:
+                if engine == "fts5" and config.index.name != "fts5":
                     pipeline.close()
                     fts5_twin(config.index, Path(tmp) / "fts5")
                     config = config.replace(index=Path(tmp) / "fts5")
