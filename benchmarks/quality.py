@@ -4,6 +4,10 @@ the configurations reuse it.
 
     python benchmarks/quality.py [--sets scifact,xquad/beir_zh] [--embedder auto] [--rerank MODEL]
                                  [--precision auto|float32|bfloat16] [--max-queries N] [--json out.json]
+                                 [--engines tantivy,fts5]
+
+``--engines tantivy,fts5`` scores the lexical and hybrid rows twice over the same chunks and vectors: with the
+tantivy engine, then with the SQLite FTS5 BM25 of indexes made before it (a twin of the index, see _lexical.py).
 """
 
 from __future__ import annotations
@@ -15,8 +19,11 @@ import sys
 import tempfile
 from pathlib import Path
 
+from _lexical import fts5_twin
+
 from rag.config import RagConfig
 from rag.evaluation import build_index, load_beir, score_retrieval
+from rag.pipeline import RagPipeline
 
 SETS = ["scifact", "xquad/beir_en", "xquad/beir_zh", "cmrc2018/beir_trial", "cmrc2018/beir_dev"]
 MODES = ["lexical", "dense", "hybrid"]
@@ -36,6 +43,7 @@ def main() -> int:
     parser.add_argument("--max-queries", type=int, default=None)
     parser.add_argument("--weights", default="1.0,1.0", help="dense,lexical RRF weights for hybrid")
     parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument("--engines", default="tantivy", help="lexical engines to score: tantivy, fts5 (older)")
     args = parser.parse_args()
     root = data_root()
     if not root.is_dir():
@@ -54,7 +62,14 @@ def main() -> int:
             pipeline, seconds = build_index(data, config)
             info = pipeline.info()
             modes = [*MODES, "hybrid+rerank"] if args.rerank else MODES
-            for mode in modes:
+            runs = [(engine, mode) for engine in args.engines.split(",") for mode in modes]
+            runs = [(e, m) for e, m in runs if e == runs[0][0] or m != "dense"]  # dense does not use the engine
+            for engine, mode in runs:
+                if engine == "fts5" and config.index.name != "fts5":
+                    pipeline.close()
+                    fts5_twin(config.index, Path(tmp) / "fts5")
+                    config = config.replace(index=Path(tmp) / "fts5")
+                    pipeline = RagPipeline(config)
                 retrieval = mode.split("+")[0]
                 pipeline.config = config.replace(
                     retrieval=retrieval,
@@ -63,9 +78,10 @@ def main() -> int:
                     lexical_weight=lexical_w,
                 )
                 s = score_retrieval(pipeline, data, args.max_queries)
-                rows.append({"set": name, "embedder": info.embedder, "config": mode, "index_s": seconds, **vars(s)})
+                label = mode if len(runs) == len(modes) else f"{mode} ({engine})"
+                rows.append({"set": name, "embedder": info.embedder, "config": label, "index_s": seconds, **vars(s)})
                 print(
-                    f"{name:<22}{info.embedder:<16}{mode:<15}nDCG@10 {s.ndcg_at_10:.4f}  R@10 {s.recall_at_10:.4f}  "
+                    f"{name:<22}{info.embedder:<16}{label:<22}nDCG@10 {s.ndcg_at_10:.4f}  R@10 {s.recall_at_10:.4f}  "
                     f"R@100 {s.recall_at_100:.4f}  MRR@10 {s.mrr_at_10:.4f}  p50 {s.latency_p50_ms:.1f} ms  "
                     f"p95 {s.latency_p95_ms:.1f} ms",
                     flush=True,

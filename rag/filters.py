@@ -72,8 +72,8 @@ class Filters:
                 raise ConfigError(f"metadata filter key {key!r} may only use letters, digits, '_', '-', '.'")
         return cls(data.get("path"), as_tuple(data.get("file_type")), as_tuple(data.get("language")), meta)
 
-    def sql(self) -> tuple[str, list[Any]]:
-        """A ``SELECT c.id`` over chunks/documents matching the filters, with its parameters."""
+    def _document_where(self) -> tuple[list[str], list[Any]]:
+        """The conditions on documents (path, type, metadata) over ``documents d``, with their parameters."""
         where: list[str] = []
         params: list[Any] = []
         if self.path:
@@ -87,11 +87,24 @@ class Filters:
         if self.file_type:
             where.append(f"d.file_type IN ({','.join('?' * len(self.file_type))})")
             params.extend(self.file_type)
-        if self.language:
-            where.append(f"c.language IN ({','.join('?' * len(self.language))})")
-            params.extend(self.language)
         for key, value in self.meta.items():
             where.append("json_extract(d.user_meta, ?) = ?")
             params.extend([f'$."{key}"', value])
+        return where, params
+
+    def document_sql(self) -> tuple[str, list[Any]] | None:
+        """A ``SELECT d.id`` over the documents matching the document-level filters (all but ``language``, a
+        chunk's), with its parameters; None when there are none."""
+        where, params = self._document_where()
+        if not where:
+            return None
+        return f"SELECT d.id FROM documents d WHERE {' AND '.join(where)}", params
+
+    def sql(self) -> tuple[str, list[Any]]:
+        """A ``SELECT c.id`` over chunks/documents matching the filters, with its parameters."""
+        where, params = self._document_where()
+        if self.language:
+            where.append(f"c.language IN ({','.join('?' * len(self.language))})")
+            params.extend(self.language)
         clause = " AND ".join(where) or "1"
         return f"SELECT c.id FROM chunks c JOIN documents d ON d.id = c.doc_id WHERE {clause}", params

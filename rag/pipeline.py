@@ -13,35 +13,35 @@ import threading
 import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from rag.answer.conversation import History, standalone_question
-from rag.answer.generators.base import Generator
-from rag.answer.generators.registry import create_generator
-from rag.answer.turn import REFUSALS as REFUSALS
-from rag.answer.turn import Turn, plan
-from rag.answer.turn import answer as _answer
-from rag.answer.turn import stream as _stream
 from rag.config import RagConfig
-from rag.embed.base import Embedder
 from rag.embed.registry import AUTO, E5, MINILM, canonical_name, create_embedder, create_tuned_embedder
 from rag.errors import DocumentNotFoundError, ModelMismatchError, RagError
 from rag.filters import Filters
 from rag.index.folder import IndexDir, Snapshot
-from rag.index.policy import compact
-from rag.index.store import StoredDocument
-from rag.index.verify import VerifyReport, check
-from rag.ingest.loaders import is_supported
-from rag.ingest.run import Ingester
 from rag.models.runtime import configure_threads
 from rag.retrieve.cache import QueryCache
-from rag.retrieve.rerank import CrossEncoderReranker
 from rag.retrieve.search import retrieve as _retrieve
 from rag.text.langdetect import cjk_ratio, detect_language
-from rag.tune.run import TuneOptions
-from rag.tune.run import tune as _tune
-from rag.tune.train import TrainSettings
 from rag.types import Answer, Document, Hit, IndexInfo, IngestReport, StreamEvent, TuneReport
+
+# The answering, ingesting, reranking and maintenance stages are imported by the methods that use them: a
+# `rag search` (or a server that only retrieves) never pays for them at start (see benchmarks/cold_start.py).
+if TYPE_CHECKING:
+    import numpy as np
+    from numpy.typing import NDArray
+
+    from rag.answer.conversation import History
+    from rag.answer.generators.base import Generator
+    from rag.answer.turn import REFUSALS as REFUSALS
+    from rag.answer.turn import Turn
+    from rag.embed.base import Embedder
+    from rag.index.store import StoredDocument
+    from rag.index.verify import VerifyReport
+    from rag.ingest.run import Ingester
+    from rag.retrieve.rerank import CrossEncoderReranker
+    from rag.tune.run import TuneOptions
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +85,8 @@ class RagPipeline:
     @staticmethod
     def accepts(filename: str) -> bool:
         """Whether ``ingest`` can read a file of this name (by its suffix or name)."""
+        from rag.ingest.loaders import is_supported
+
         return is_supported(filename)
 
     # -- models -----------------------------------------------------------------------------------
@@ -139,6 +141,8 @@ class RagPipeline:
         if self._generator is None:
             with self._load_lock:
                 if self._generator is None:
+                    from rag.answer.generators.registry import create_generator
+
                     configure_threads(self.config.models.threads)
                     self._generator = create_generator(self.config.answer)
         return self._generator
@@ -193,6 +197,8 @@ class RagPipeline:
 
     def verify_report(self) -> VerifyReport:
         """Consistency of the current index: ``problems`` (damage: exit 1 in ``rag verify``) and ``notes``."""
+        from rag.index.verify import check
+
         return check(self._current(), self._dir.path)
 
     def documents(self) -> list[StoredDocument]:
@@ -220,12 +226,11 @@ class RagPipeline:
             filters = Filters.from_mapping(filters)
         settings = self.config.retrieve
         k = k or settings.top_k
-        snap = self._current()
-        embedder = self._embedder_for(snap.manifest)
+        snap, vector = self._snapshot_and_vector(question)
         reranker = self._reranker()
         hits = _retrieve(
             snap,
-            self._queries.vector(embedder, question),
+            vector,
             question,
             max(k, settings.rerank_candidates) if reranker else k,
             mode=settings.retrieval,
@@ -235,6 +240,25 @@ class RagPipeline:
             filters=filters,
         )
         return reranker.rerank(question, hits, k) if reranker else hits
+
+    def _snapshot_and_vector(self, question: str) -> tuple[Snapshot, NDArray[np.float32]]:
+        """The current generation and the question's vector. On a pipeline's first question both are slow and
+        independent (index files opened; the embedder loaded and run for the first time), so the question is
+        embedded in a thread meanwhile: the embedding engines run outside the GIL. Cuts a cold `rag search`."""
+        if self._snapshot is not None:
+            snap = self._current()
+            return snap, self._queries.vector(self._embedder_for(snap.manifest), question)
+        manifest = self._dir.read_manifest()
+        embedder = self._embedder_for(manifest)
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(1, thread_name_prefix="rag-first-query") as pool:
+            future = pool.submit(self._queries.vector, embedder, question)
+            snap = self._current()
+            vector = future.result()
+        if snap.manifest["embedder"] != manifest["embedder"]:  # a writer replaced the index in between
+            vector = self._queries.vector(self._embedder_for(snap.manifest), question)
+        return snap, vector
 
     def prime_queries(self, questions: list[str], batch_size: int = 64) -> None:
         """Embed many questions in batches ahead of ``retrieve`` (evaluations, benchmarks): much faster than
@@ -247,6 +271,8 @@ class RagPipeline:
             return None
         with self._lock:
             if self._rerank_model is None or self._rerank_model.spec != spec:
+                from rag.retrieve.rerank import CrossEncoderReranker
+
                 self._rerank_model = CrossEncoderReranker(spec)
             return self._rerank_model
 
@@ -269,7 +295,9 @@ class RagPipeline:
         ``history``: earlier (question, answer) turns of a conversation; a follow-up question is rewritten
         into a standalone one before retrieval (``Answer.standalone_question``; see ``rag.answer.conversation``).
         """
-        return _answer(self._turn(question, k, history, filters))
+        from rag.answer.turn import answer
+
+        return answer(self._turn(question, k, history, filters))
 
     def ask_stream(
         self,
@@ -283,12 +311,17 @@ class RagPipeline:
         then a ``DoneEvent`` with the full Answer. The Answer is authoritative: with the ``snap`` grounding
         (small local models) its text can replace the streamed words; a refusal or an extractive answer
         arrives as one token. Retrieval runs when iteration starts."""
-        yield from _stream(self._turn(question, k, history, filters))
+        from rag.answer.turn import stream
+
+        yield from stream(self._turn(question, k, history, filters))
 
     def _turn(
         self, question: str, k: int | None, history: History | None, filters: Filters | dict[str, Any] | None
     ) -> Turn:
         """Rewrite a follow-up, retrieve, and plan the answer (language detected once, here)."""
+        from rag.answer.conversation import standalone_question
+        from rag.answer.turn import plan
+
         started = time.perf_counter()
         if not question or not question.strip():
             raise RagError("the question is empty; ask something")
@@ -311,6 +344,8 @@ class RagPipeline:
 
     # -- writing ----------------------------------------------------------------------------------
     def _ingester(self) -> Ingester:
+        from rag.ingest.run import Ingester
+
         return Ingester(self._dir, self.config, _Embedders(self))
 
     def ingest(
@@ -379,6 +414,10 @@ class RagPipeline:
         questions keep using the old one until the commit); later ingests and questions use it.
         ``settings``: fields of ``TuneOptions`` (``max_pairs=``, ``apply=``...) and of its ``TrainSettings``
         (``epochs=``, ``max_minutes=``...) when ``options`` is not given."""
+        from rag.tune.run import TuneOptions
+        from rag.tune.run import tune as _tune
+        from rag.tune.train import TrainSettings
+
         if options is None:
             train_names = {f.name for f in dataclasses.fields(TrainSettings)}
             train = TrainSettings(**{k: v for k, v in settings.items() if k in train_names})
@@ -403,6 +442,8 @@ class RagPipeline:
     def compact(self) -> IndexInfo:
         """Rewrite the index as a new generation: vectors rebuilt from their ids (an IVF retrained, parameters
         retuned), the lexical index re-tokenized if its tokenizer is older, SQLite vacuumed."""
+        from rag.index.policy import compact
+
         compact(self._dir, self.config.ingest.index_type)
         self._stamp = (-1, -1)
         return self.info()
@@ -418,6 +459,14 @@ class RagPipeline:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def __getattr__(name: str) -> Any:
+    if name == "REFUSALS":  # re-exported from rag.answer.turn, imported only when asked for
+        from rag.answer.turn import REFUSALS
+
+        return REFUSALS
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 __all__ = ["REFUSALS", "RagPipeline"]

@@ -71,7 +71,8 @@ def assert_consistent(pipeline: RagPipeline) -> None:
     snap = IndexDir(pipeline.index_path).open_snapshot()
     try:
         assert sorted(snap.vectors.ids().tolist()) == snap.store.chunk_ids()
-        assert snap.store.count("chunks_fts") == info.chunks
+        assert snap.store.lexical is not None
+        assert len(snap.store.lexical) == info.chunks and snap.store.lexical.ids() == set(snap.store.chunk_ids())
     finally:
         snap.close()
 
@@ -105,16 +106,16 @@ def test_manifest_fields_and_counts(fake_pipeline: Factory, corpus_dir: Path) ->
     report = pipeline.ingest([corpus_dir])
     index = pipeline.index_path
     m = manifest(index)
-    assert m["format_version"] == FORMAT_VERSION == 2
-    assert m["lexical"] == {"tokenizer": TOKENIZER, "version": LEXICAL_VERSION}
+    assert m["format_version"] == FORMAT_VERSION == 3
+    assert m["lexical"] == {"engine": "tantivy", "tokenizer": TOKENIZER, "version": LEXICAL_VERSION}
     assert m["embedder"] == "rag.testing:HashEmbedder"
     assert m["dimension"] == 256
     assert m["generation"] == 1
     assert m["documents"] == CORPUS_FILES
     assert m["chunks"] == report.chunks_added
-    assert set(m["files"]) == {"vectors", "chunks"}
-    for name in m["files"].values():
-        assert (index / name).is_file()
+    assert set(m["files"]) == {"vectors", "chunks", "lexical"}
+    assert (index / m["files"]["vectors"]).is_file() and (index / m["files"]["chunks"]).is_file()
+    assert (index / m["files"]["lexical"] / "meta.json").is_file()
     assert m["chunker"]["chunk_size"] == 200 and m["chunker"]["chunk_overlap"] == 30
     assert index_files(index) == committed_files(index)
 
@@ -621,11 +622,13 @@ def test_failed_ingest_keeps_the_previous_generation(
     (index / "chunks.7.sqlite").write_bytes(b"junk")
     (index / "vectors.7.faiss").write_bytes(b"junk")
     (index / "manifest.json.7.tmp").write_text("{}", encoding="utf-8")
+    (index / "lexical.7").mkdir()
+    (index / "lexical.7" / "meta.json").write_text("junk", encoding="utf-8")
     report = fake_pipeline().ingest([copy_corpus])
     assert report.files_added == 6 and report.files_updated == 1
     m = manifest(index)
     assert m["generation"] == 2
-    assert index_files(index) == {"manifest.json", "write.lock", "chunks.2.sqlite", "vectors.2.faiss"}
+    assert index_files(index) == {"manifest.json", "write.lock", "chunks.2.sqlite", "vectors.2.faiss", "lexical.2"}
     assert_consistent(fake_pipeline())
 
 

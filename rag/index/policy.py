@@ -16,6 +16,7 @@ from typing import Any
 from rag.config import DEFAULT_CHUNK_OVERLAP, DEFAULT_CHUNK_SIZE
 from rag.errors import RagError, SettingMismatchError
 from rag.index.folder import IndexDir, Writer
+from rag.index.lexical import ENGINE
 from rag.index.vectors import choose_kind, needs_rebuild
 from rag.text.lexical import LEXICAL_VERSION, TOKENIZER
 
@@ -62,12 +63,12 @@ def lexical_version(manifest: dict[str, Any]) -> int:
 
 
 def lexical_fields() -> dict[str, Any]:
-    return {"lexical": {"tokenizer": TOKENIZER, "version": LEXICAL_VERSION}}
+    return {"lexical": {"engine": ENGINE, "tokenizer": TOKENIZER, "version": LEXICAL_VERSION}}
 
 
 def settle_lexical(writer: Writer) -> None:
     """Re-tokenize the staged lexical index when it was made by another tokenizer version than this rag's."""
-    if writer.base is None or lexical_version(writer.base) == LEXICAL_VERSION:
+    if writer.base is None or writer.lexical_rebuilt or lexical_version(writer.base) == LEXICAL_VERSION:
         return
     log.warning(
         "index %s: lexical tokens of version %d, this rag writes version %d: re-tokenizing every chunk (once)",

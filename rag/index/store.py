@@ -1,7 +1,11 @@
-"""ChunkStore: documents, chunks and the FTS5 lexical table in one SQLite file, through sqlite-utils.
+"""ChunkStore: documents and chunks in one SQLite file (plain ``sqlite3``), and the lexical index beside it.
 
 Chunk ids come from a counter in the ``meta`` table that only grows, so an id is never reused after a
-delete; the same ids key the FAISS vectors.
+delete; the same ids key the FAISS vectors and the lexical index.
+
+The lexical index is a tantivy directory per generation (``rag.index.lexical``), given to the store by the
+index folder. Indexes written before it kept BM25 in this file's FTS5 table ``chunks_fts``: such an index is
+still searched through FTS5 until its next write converts it (see ``IndexDir`` / ``Writer.store``).
 """
 
 from __future__ import annotations
@@ -12,11 +16,14 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rag.filters import Filters
-from rag.text.lexical import fts_query, tokenize
+from rag.text.lexical import fts_query
 from rag.types import Chunk
+
+if TYPE_CHECKING:
+    from rag.index.lexical import LexicalIndex
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -49,8 +56,14 @@ CREATE TABLE IF NOT EXISTS chunks (
 );
 CREATE INDEX IF NOT EXISTS chunks_doc ON chunks(doc_id);
 CREATE INDEX IF NOT EXISTS documents_hash ON documents(content_hash);
-CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(tokens, tokenize='porter unicode61 remove_diacritics 2');
 """
+# The lexical table of indexes made before the tantivy engine (read through FTS5 until converted): each chunk's
+# ``tokenize`` tokens joined by spaces, rowid = chunk id.
+FTS5_TABLE = "chunks_fts"
+FTS5_SCHEMA = (
+    f"CREATE VIRTUAL TABLE IF NOT EXISTS {FTS5_TABLE} "
+    "USING fts5(tokens, tokenize='porter unicode61 remove_diacritics 2')"
+)
 
 
 @dataclass(frozen=True)
@@ -65,19 +78,35 @@ class StoredDocument:
     n_chunks: int
 
 
+class Database:
+    """A SQLite connection with ``execute(sql, params)``: all the store needs (sqlite-utils, used before, imports
+    pandas when it is installed: a second of every cold start)."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+
+    def execute(self, sql: str, params: Sequence[Any] | None = None) -> sqlite3.Cursor:
+        return self.conn.execute(sql, tuple(params) if params else ())
+
+
+_DOCUMENT_COLUMNS = (
+    "id, path, content_hash, mtime, size, file_type, language, title, n_chunks, added_at, metadata, user_meta"
+)
+_CHUNK_COLUMNS = 'id, doc_id, ord, text, start, "end", start_line, end_line, page, language, section'
+
+
 class ChunkStore:
     """One SQLite file. Open read-only for queries, read-write inside an index write transaction."""
 
-    def __init__(self, path: Path, *, readonly: bool = False) -> None:
-        import sqlite_utils
-
+    def __init__(self, path: Path, *, readonly: bool = False, lexical: LexicalIndex | None = None) -> None:
         self.path = path
+        self.lexical = lexical
         if readonly:
             conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
         else:
             conn = sqlite3.connect(str(path), check_same_thread=False)
             conn.executescript(SCHEMA)
-        self.db = sqlite_utils.Database(conn)
+        self.db = Database(conn)
         # Indexes written before chunks had a ``section`` (slide, sheet, chapter) get the column at their next write.
         columns = {row[1] for row in conn.execute("PRAGMA table_info(chunks)")}
         if not readonly and "section" not in columns:
@@ -85,7 +114,19 @@ class ChunkStore:
         self._section = "c.section" if "section" in columns or not readonly else "NULL"
 
     def close(self) -> None:
+        if self.lexical is not None:
+            self.lexical.close()
         self.db.conn.close()
+
+    def has_fts5(self) -> bool:
+        """True for a store made before the tantivy engine (its BM25 rows in the FTS5 table)."""
+        row = self.db.execute("SELECT 1 FROM sqlite_master WHERE name = ?", [FTS5_TABLE]).fetchone()
+        return row is not None
+
+    def _lexical(self) -> LexicalIndex:
+        if self.lexical is None:
+            raise RuntimeError(f"{self.path}: opened without its lexical index; open it through IndexDir")
+        return self.lexical
 
     # -- counters ---------------------------------------------------------------------------------
     def _meta_int(self, key: str, default: int) -> int:
@@ -121,61 +162,52 @@ class ChunkStore:
         chunk_ids: Sequence[int],
     ) -> int:
         doc_id = self.allocate_ids("next_doc_id", 1)[0]
-        self.db["documents"].insert(
-            {
-                "id": doc_id,
-                "path": path,
-                "content_hash": content_hash,
-                "mtime": mtime,
-                "size": size,
-                "file_type": file_type,
-                "language": language,
-                "title": title,
-                "n_chunks": len(chunks),
-                "added_at": datetime.now(UTC).isoformat(timespec="seconds"),
-                "metadata": json.dumps(metadata, ensure_ascii=False, default=str),
-                "user_meta": json.dumps(user_meta or {}, ensure_ascii=False, default=str),
-            }
+        self.db.execute(
+            f"INSERT INTO documents ({_DOCUMENT_COLUMNS}) VALUES ({','.join('?' * 12)})",
+            [
+                doc_id,
+                path,
+                content_hash,
+                mtime,
+                size,
+                file_type,
+                language,
+                title,
+                len(chunks),
+                datetime.now(UTC).isoformat(timespec="seconds"),
+                json.dumps(metadata, ensure_ascii=False, default=str),
+                json.dumps(user_meta or {}, ensure_ascii=False, default=str),
+            ],
         )
         from rag.text.langdetect import detect_language
 
-        self.db["chunks"].insert_all(
-            (
-                {
-                    "id": cid,
-                    "doc_id": doc_id,
-                    "ord": i,
-                    "text": c.text,
-                    "start": c.start,
-                    "end": c.end,
-                    "start_line": c.start_line,
-                    "end_line": c.end_line,
-                    "page": c.page,
-                    "language": detect_language(c.text),
-                    "section": c.section,
-                }
-                for i, (cid, c) in enumerate(zip(chunk_ids, chunks, strict=True))
-            ),
-            batch_size=500,
-        )
+        languages = [detect_language(c.text) for c in chunks]
         self.db.conn.executemany(
-            "INSERT INTO chunks_fts (rowid, tokens) VALUES (?, ?)",
-            ((cid, " ".join(tokenize(c.text))) for cid, c in zip(chunk_ids, chunks, strict=True)),
+            f"INSERT INTO chunks ({_CHUNK_COLUMNS}) VALUES ({','.join('?' * 11)})",
+            (
+                (cid, doc_id, i, c.text, c.start, c.end, c.start_line, c.end_line, c.page, language, c.section)
+                for i, (cid, c, language) in enumerate(zip(chunk_ids, chunks, languages, strict=True))
+            ),
+        )
+        self._lexical().add(
+            (cid, doc_id, language, c.text) for cid, c, language in zip(chunk_ids, chunks, languages, strict=True)
         )
         return doc_id
 
     def rebuild_lexical(self) -> None:
-        """Re-tokenize every chunk into the lexical table (after the tokenizer changed)."""
-        self.db.execute("DELETE FROM chunks_fts")
-        rows = self.db.execute("SELECT id, text FROM chunks ORDER BY id")
-        self.db.conn.executemany(
-            "INSERT INTO chunks_fts (rowid, tokens) VALUES (?, ?)", ((cid, " ".join(tokenize(t))) for cid, t in rows)
-        )
+        """Re-tokenize every chunk into the lexical index (after the tokenizer or the engine changed); an FTS5
+        table left by an older rag is dropped."""
+        lexical = self._lexical()
+        lexical.clear()
+        rows = self.db.execute("SELECT id, doc_id, language, text FROM chunks ORDER BY id")
+        lexical.add((int(cid), int(doc), str(lang), str(text)) for cid, doc, lang, text in rows)
+        if self.has_fts5():
+            self.db.execute(f"DROP TABLE {FTS5_TABLE}")
 
     def remove_document(self, doc_id: int) -> list[int]:
         """Delete a document, its chunks and their lexical rows; returns the removed chunk ids."""
         ids = [r[0] for r in self.db.execute("SELECT id FROM chunks WHERE doc_id = ?", [doc_id]).fetchall()]
-        self.db.conn.executemany("DELETE FROM chunks_fts WHERE rowid = ?", ((i,) for i in ids))
+        self._lexical().remove_document(doc_id)
         self.db.execute("DELETE FROM chunks WHERE doc_id = ?", [doc_id])
         self.db.execute("DELETE FROM documents WHERE id = ?", [doc_id])
         return ids
@@ -248,6 +280,19 @@ class ChunkStore:
 
     def lexical_search(self, query: str, k: int, filters: Filters | None = None) -> list[tuple[int, float]]:
         """BM25 top-k (chunk id, score) for ``query`` among the chunks that pass ``filters``; higher is better."""
+        if self.lexical is None:
+            return self.fts5_search(query, k, filters)
+        doc_ids: list[int] | None = None
+        languages: tuple[str, ...] = ()
+        if filters:
+            doc_query = filters.document_sql()
+            if doc_query is not None:
+                doc_ids = [int(r[0]) for r in self.db.execute(*doc_query).fetchall()]
+            languages = filters.language
+        return self.lexical.search(query, k, doc_ids, languages)
+
+    def fts5_search(self, query: str, k: int, filters: Filters | None = None) -> list[tuple[int, float]]:
+        """``lexical_search`` through the FTS5 table of an index made before the tantivy engine."""
         expr = fts_query(query)
         if not expr:
             return []

@@ -34,15 +34,20 @@ def check(snapshot: Snapshot, folder: Path) -> VerifyReport:
         problems.append(f"vectors have dimension {vectors.dimension}, manifest says {m['dimension']}")
     chunk_ids = set(store.chunk_ids())
     vector_ids = {int(i) for i in vectors.ids()}
-    fts_ids = {r[0] for r in store.db.execute("SELECT rowid FROM chunks_fts")}
+    if store.lexical is not None:
+        lexical_ids = store.lexical.ids()
+        if len(store.lexical) != len(chunk_ids):
+            problems.append(f"lexical index holds {len(store.lexical)} chunks, the store {len(chunk_ids)}")
+    else:  # an index made before the tantivy engine: BM25 rows in SQLite FTS5
+        lexical_ids = {r[0] for r in store.db.execute("SELECT rowid FROM chunks_fts")}
     if len(vectors) != len(chunk_ids):
         problems.append(f"{len(vectors)} vectors but {len(chunk_ids)} chunks")
     if missing := chunk_ids - vector_ids:
         problems.append(f"{len(missing)} chunks have no vector (e.g. id {min(missing)})")
     if orphans := vector_ids - chunk_ids:
         problems.append(f"{len(orphans)} vectors have no chunk (e.g. id {min(orphans)})")
-    if fts_ids != chunk_ids:
-        problems.append(f"lexical index out of step: {len(fts_ids ^ chunk_ids)} ids differ from the chunks")
+    if lexical_ids != chunk_ids:
+        problems.append(f"lexical index out of step: {len(lexical_ids ^ chunk_ids)} ids differ from the chunks")
     dangling = store.db.execute(
         "SELECT count(*) FROM chunks WHERE doc_id NOT IN (SELECT id FROM documents)"
     ).fetchone()[0]
@@ -67,7 +72,7 @@ def check(snapshot: Snapshot, folder: Path) -> VerifyReport:
     stray = sorted(
         p.name
         for p in folder.iterdir()
-        if p.name.startswith(("vectors.", "chunks.", TUNED_PREFIX)) and p.name not in kept
+        if p.name.startswith(("vectors.", "chunks.", "lexical.", TUNED_PREFIX)) and p.name not in kept
     )
     if stray:
         notes.append(f"files left by an interrupted write (removed by the next ingest): {', '.join(stray)}")

@@ -1,6 +1,7 @@
 """Tokenizing for the lexical (BM25) side: jieba search-mode words for CJK runs, lower-cased words otherwise.
 
-English stemming is done by SQLite FTS5's porter tokenizer over the tokens produced here.
+English stemming (Snowball) and diacritics folding are done by the lexical engine's analyzer over the tokens
+produced here (``rag.index.lexical``; indexes made before it used SQLite FTS5's porter tokenizer).
 """
 
 from __future__ import annotations
@@ -11,8 +12,9 @@ import threading
 
 # Recorded in the manifest: an index's lexical rows were made by this tokenizer. Bump the version whenever
 # ``tokenize`` changes the tokens it gives for a text; a writer then re-tokenizes the stored chunks.
-TOKENIZER = "jieba-search+lower/fts5-porter"
-LEXICAL_VERSION = 1
+# 1: FTS5 porter over these tokens; 2: tantivy, ASCII folding + Snowball English stemming over them.
+TOKENIZER = "jieba-search+lower/tantivy-fold-snowball"
+LEXICAL_VERSION = 2
 
 _CJK = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u3040-\u30ff\uac00-\ud7af"
 # CJK runs, or runs of other letters/digits (CJK characters are word characters too: keep them out)

@@ -93,7 +93,7 @@ def test_info_json(built: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert info["documents"] == 12
     assert info["chunks"] == info["vectors"] > 12
     assert info["generation"] == 1
-    assert info["format_version"] == 2
+    assert info["format_version"] == 3
 
 
 def test_info_text(built: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -33,7 +33,9 @@ def _state(index: Path) -> tuple[int, dict[str, str]]:
 
 @pytest.mark.parametrize(
     ("target", "n"),
-    [("embed-batch", i) for i in (1, 2, 3, 5)] + [("fsync", i) for i in (1, 2, 3, 4)] + [("replace", 1)],
+    [("embed-batch", i) for i in (1, 2, 3, 5)]
+    + [("fsync", i) for i in (1, 2, 3, 4)]
+    + [("lexical-commit", 1), ("lexical-fsync", 1), ("replace", 1)],
 )
 def test_killed_ingest_leaves_previous_index_then_rerun_completes(
     tmp_path: Path, copy_corpus: Path, fake_pipeline: Callable[..., RagPipeline], target: str, n: int
@@ -53,8 +55,9 @@ def test_killed_ingest_leaves_previous_index_then_rerun_completes(
     proc = subprocess.run([sys.executable, str(CHILD), str(index), str(copy_corpus), target, str(n)], timeout=120)
     assert proc.returncode == -9, "the child should have been killed"
     after_kill = _state(index)
-    # fsync 1-3 are the FAISS file, the SQLite file and the new manifest; the rename is the commit point and
-    # fsync 4 (the folder) comes after it, so those kills leave the new generation complete
+    # fsync 1-3 are the FAISS file, the SQLite file and the new manifest (the tantivy directory is fsynced by its
+    # own step, between the SQLite file and the manifest); the rename is the commit point and fsync 4 (the folder)
+    # comes after it, so those kills leave the new generation complete
     committed = target == "replace" or (target == "fsync" and n == 4)
     if committed:
         assert after_kill[0] == before[0] + 1
@@ -144,14 +147,15 @@ def test_verify_reports_damage_and_compact_keeps_search_results(
     assert info.chunks == info.vectors
     assert [(h.chunk.id, round(h.similarity, 5)) for h in p.retrieve("vector search with FAISS", k=5)] == before
     assert p.verify() == []
-    # damage: delete the lexical rows of one chunk in the committed file
-    import sqlite3
+    # damage: delete the lexical row of one chunk in the committed tantivy index
+    import tantivy
 
     manifest = IndexDir(index).read_manifest()
-    conn = sqlite3.connect(index / manifest["files"]["chunks"])
-    conn.execute("DELETE FROM chunks_fts WHERE rowid = (SELECT min(id) FROM chunks)")
-    conn.commit()
-    conn.close()
+    first = min(IndexDir(index).open_snapshot().store.chunk_ids())
+    damaged = tantivy.Index.open(str(index / manifest["files"]["lexical"])).writer(heap_size=15_000_000)
+    damaged.delete_documents_by_term("id", first)
+    damaged.commit()
+    damaged.wait_merging_threads()
     problems = fake_pipeline(index=index).verify()
     assert any("lexical index" in problem for problem in problems)
 

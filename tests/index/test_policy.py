@@ -12,6 +12,7 @@ import pytest
 
 from rag.errors import SettingMismatchError
 from rag.index.folder import FORMAT_VERSION, IndexDir
+from rag.index.lexical import LexicalIndex
 from rag.pipeline import RagPipeline
 from rag.text.lexical import LEXICAL_VERSION
 
@@ -97,9 +98,12 @@ def test_lexical_rows_of_an_older_tokenizer_are_retokenized_at_the_next_commit(
     manifest = _manifest(index)
     # an index whose lexical rows were made by "another tokenizer": tokens that match nothing, older version
     conn = sqlite3.connect(index / manifest["files"]["chunks"])
-    conn.execute("UPDATE chunks_fts SET tokens = 'zzz'")
-    conn.commit()
+    rows = conn.execute("SELECT id, doc_id, language FROM chunks").fetchall()
     conn.close()
+    lexical = LexicalIndex.open(index / manifest["files"]["lexical"], writable=True)
+    lexical.clear()
+    lexical.add((cid, doc, lang, "zzz") for cid, doc, lang in rows)
+    lexical.commit()
     manifest["lexical"]["version"] = LEXICAL_VERSION - 1
     (index / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
     assert fake_pipeline(index=index, retrieval="lexical").retrieve("BM25 ranking", k=3) == []

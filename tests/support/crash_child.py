@@ -18,6 +18,7 @@ from pathlib import Path
 from rag import pipeline
 from rag.config import RagConfig
 from rag.index import folder as indexdir
+from rag.index.lexical import LexicalIndex
 from rag.ingest import writer
 from rag.testing import EchoGenerator, HashEmbedder
 from rag.tune import apply as tune_apply
@@ -25,6 +26,8 @@ from rag.tune import apply as tune_apply
 STEPS = {
     "embed-batch": (writer.EmbedBatch, "flush"),
     "fsync": (indexdir, "_fsync_file"),
+    "lexical-commit": (LexicalIndex, "commit"),  # tantivy committed in the staged directory, manifest not yet
+    "lexical-fsync": (indexdir, "_fsync_lexical"),
     "replace": (indexdir.os, "replace"),
     "stage-model": (tune_apply, "_stage_model"),
 }
