@@ -41,7 +41,9 @@ def tiny_index(tmp_path: Path, tiny: Path, copy_corpus: Path) -> Path:
 
 
 def _files(index: Path) -> dict[str, bytes]:
-    return {p.name: p.read_bytes() for p in index.iterdir() if p.is_file() and p.name != "write.lock"}
+    """Every file of the index folder (the lexical index's directory included) with its bytes."""
+    files = (p for p in index.rglob("*") if p.is_file() and p.name != "write.lock")
+    return {str(p.relative_to(index)): p.read_bytes() for p in files}
 
 
 # -- pairs ------------------------------------------------------------------------------------------------------
@@ -169,7 +171,7 @@ def test_generated_pairs_train_and_a_refused_tune_changes_nothing(tiny_index: Pa
     assert report.steps == 2 and not report.better and not report.applied
     assert "the index is unchanged" in report.reason
     assert _files(tiny_index) == before
-    assert not [d for d in tiny_index.iterdir() if d.is_dir()]
+    assert not [d for d in tiny_index.iterdir() if d.is_dir() and d.name.startswith("tuned.")]
 
 
 def test_apply_reembeds_into_a_new_generation_served_by_the_tuned_model(tiny_index: Path, tiny: Path) -> None:
@@ -222,7 +224,7 @@ def test_killed_apply_leaves_the_previous_generation(tiny_index: Path, target: s
         assert p.retrieve("BM25 term frequency", k=3)
         report = p.tune(pairs_from="cloze", apply=True, margin=-1.0, max_steps=1, batch_size=4)
         assert report.applied and p.verify_report().notes == []  # the leftovers are gone
-    assert len([d for d in tiny_index.iterdir() if d.is_dir()]) == 1
+    assert len([d for d in tiny_index.iterdir() if d.is_dir() and d.name.startswith("tuned.")]) == 1
 
 
 # -- the real MiniLM --------------------------------------------------------------------------------------------
