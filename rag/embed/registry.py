@@ -18,7 +18,7 @@ E5 = "e5-multilingual"
 AUTO = "auto"
 
 
-def _sentence_transformer(spec: str, settings: ModelSettings) -> Embedder:
+def _sentence_transformer(spec: str, settings: ModelSettings, model_id: str | None = None) -> Embedder:
     from rag.embed.st import SentenceTransformerEmbedder
 
     return SentenceTransformerEmbedder(
@@ -27,6 +27,7 @@ def _sentence_transformer(spec: str, settings: ModelSettings) -> Embedder:
         precision=settings.precision,
         batch_size=settings.batch_size,
         backend=settings.embed_backend,
+        model_id=model_id,
     )
 
 
@@ -52,17 +53,7 @@ EMBEDDERS.register(
 
 def create_tuned_embedder(folder: str, model_id: str, settings: ModelSettings | None = None) -> Embedder:
     """The embedder ``rag tune`` saved in an index folder (a sentence-transformers folder), named ``model_id``."""
-    from rag.embed.st import SentenceTransformerEmbedder
-
-    settings = settings or ModelSettings()
-    return SentenceTransformerEmbedder(
-        folder,
-        threads=settings.threads,
-        precision=settings.precision,
-        batch_size=settings.batch_size,
-        backend=settings.embed_backend,
-        model_id=model_id,
-    )
+    return _sentence_transformer(folder, settings or ModelSettings(), model_id=model_id)
 
 
 def canonical_name(spec: str) -> str:
