@@ -416,13 +416,8 @@ class RagPipeline:
         (``epochs=``, ``max_minutes=``...) when ``options`` is not given."""
         from rag.tune.run import TuneOptions
         from rag.tune.run import tune as _tune
-        from rag.tune.train import TrainSettings
 
-        if options is None:
-            train_names = {f.name for f in dataclasses.fields(TrainSettings)}
-            train = TrainSettings(**{k: v for k, v in settings.items() if k in train_names})
-            rest = {k: v for k, v in settings.items() if k not in train_names}
-            options = TuneOptions(**{"quiet": self.config.quiet, **rest, "train": train})
+        options = options or TuneOptions.from_settings(settings, quiet=self.config.quiet)
         snap = self._current()
         embedder = self._embedder_for(snap.manifest)
 

@@ -5,6 +5,7 @@ Nothing on disk changes unless the tuned model is better and ``apply`` is set.""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import random
 import tempfile
@@ -49,6 +50,14 @@ class TuneOptions:
     seed: int = 0
     quiet: bool = False
     train: TrainSettings = field(default_factory=TrainSettings)
+
+    @classmethod
+    def from_settings(cls, settings: dict[str, Any], quiet: bool = False) -> TuneOptions:
+        """Options from flat names: the fields of ``TuneOptions`` and of its ``TrainSettings`` (``epochs=``...)."""
+        train_names = {f.name for f in dataclasses.fields(TrainSettings)}
+        train = TrainSettings(**{k: v for k, v in settings.items() if k in train_names})
+        rest = {k: v for k, v in settings.items() if k not in train_names}
+        return cls(**{"quiet": quiet, **rest, "train": train})
 
 
 @dataclass
