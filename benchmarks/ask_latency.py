@@ -55,7 +55,7 @@ def main() -> int:
     manifest = pipeline._current().manifest
     rows.append(("open the index", time.perf_counter() - t))
     t = time.perf_counter()
-    pipeline._embedder_for(manifest).embed_query("warm up")
+    pipeline._embedders.for_index(manifest).embed_query("warm up")
     rows.append(("load the embedder (+1 query)", time.perf_counter() - t))
     t = time.perf_counter()
     pipeline.generator().load()

@@ -46,7 +46,7 @@ p = RagPipeline(RagConfig.load(None, index=sys.argv[2], quiet=True))
 marks.append(("RagPipeline(settings) (its imports)", time.time()))
 snap = p._current()
 marks.append(("open the index", time.time()))
-p._embedder_for(snap.manifest)
+(p._embedders.for_index if hasattr(p, '_embedders') else p._embedder_for)(snap.manifest)  # older checkouts
 marks.append(("load the embedder", time.time()))
 hits = p.retrieve(sys.argv[3])
 marks.append(("first retrieve (embed + search)", time.time()))

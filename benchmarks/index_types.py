@@ -199,7 +199,7 @@ def bench_pipeline(folder: Path) -> list[list[object]]:
         p.retrieve(QUESTIONS[0], k=10)  # warm: model loaded, index opened
         lat = []
         for q in QUESTIONS * 2:
-            p._query_cache.clear()  # every query is embedded again: the latency a new question sees
+            p._queries.clear()  # every query is embedded again: the latency a new question sees
             t = time.perf_counter()
             p.retrieve(q, k=10)
             lat.append((time.perf_counter() - t) * 1000)

@@ -59,7 +59,7 @@ def child(engine: str, workdir: Path) -> None:
         report = pipeline.ingest([workdir / "corpus"])
         result["seconds"] = time.perf_counter() - t0
         result["chunks"] = report.chunks_added
-        result["engine"] = getattr(pipeline._embedder, "engine", "?")
+        result["engine"] = getattr(pipeline._embedders.loaded, "engine", "?")
         result["peak_rss_mb"] = peak_rss_mb()
         hits = pipeline.retrieve("《战国无双3》是由哪两个公司合作开发的？", k=1)
         result["top_hit"] = hits[0].chunk.text[:30] if hits else ""

@@ -97,8 +97,8 @@ def open_rag(index: Path, dense: bool) -> tuple[Callable[[str], int], Callable[[
     def search(q: str) -> int:
         return len(pipeline.retrieve(q, k=K))
 
-    cache = getattr(pipeline, "_query_cache", None)  # private; absent, there is nothing to clear
-    return search, (cache.clear if cache is not None else lambda: None)
+    return search, pipeline._queries.clear  # private: forgets the query vectors
+
 
 
 def open_langchain(index: Path, model: str) -> tuple[Callable[[str], int], Callable[[], None]]:

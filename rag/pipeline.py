@@ -7,7 +7,6 @@ retrieval to ``rag.retrieve``, answers to ``rag.answer``, storage to ``rag.index
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import threading
 import time
@@ -16,14 +15,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rag.config import RagConfig
-from rag.embed.registry import AUTO, E5, MINILM, canonical_name, create_embedder, create_tuned_embedder
-from rag.errors import DocumentNotFoundError, ModelMismatchError, RagError
+from rag.embed.slot import EmbedderSlot
+from rag.errors import DocumentNotFoundError, RagError
 from rag.filters import Filters
 from rag.index.folder import IndexDir, Snapshot
 from rag.models.runtime import configure_threads
 from rag.retrieve.cache import QueryCache
 from rag.retrieve.search import retrieve as _retrieve
-from rag.text.langdetect import cjk_ratio, detect_language
+from rag.text.langdetect import detect_language
 from rag.types import Answer, Document, Hit, IndexInfo, IngestReport, StreamEvent, TuneReport
 
 # The answering, ingesting, reranking and maintenance stages are imported by the methods that use them: a
@@ -62,12 +61,12 @@ class RagPipeline:
     ) -> None:
         self.config = config or RagConfig.load()
         self._dir = IndexDir(self.config.index)
-        self._embedder = embedder
+        self._embedders = EmbedderSlot(lambda: self.config, self._dir.path, embedder)
         self._generator = generator
         self._snapshot: Snapshot | None = None
         self._stamp: tuple[int, int] = (-1, -1)
         self._lock = threading.RLock()
-        self._load_lock = threading.Lock()  # first model loads (not self._lock: readers must not wait on them)
+        self._load_lock = threading.Lock()  # the generator's first load (not self._lock: readers must not wait on it)
         self._rerank_model: CrossEncoderReranker | None = None
         self._queries = QueryCache()
 
@@ -90,53 +89,6 @@ class RagPipeline:
         return is_supported(filename)
 
     # -- models -----------------------------------------------------------------------------------
-    def _embedder_for(self, manifest: dict[str, Any]) -> Embedder:
-        """The embedder an index was built with; a different one asked for is refused. An index ``rag tune``
-        adapted is served by its tuned model, also when its base model is asked for by name."""
-        built, dim = str(manifest["embedder"]), int(manifest["dimension"])
-        tuned = manifest.get("tuned") if isinstance(manifest.get("tuned"), dict) else None
-        asked = self._embedder.model_id if self._embedder is not None else canonical_name(self.config.models.embedder)
-        if asked not in (AUTO, built) and not (tuned and self._embedder is None and asked == tuned.get("base")):
-            tuned_note = f" (tuned by `rag tune` from '{tuned.get('base')}')" if tuned else ""
-            raise ModelMismatchError(
-                f"index {self._dir.path} was built with embedding model '{built}' ({dim}-d){tuned_note} but "
-                f"'{asked}' was asked for. Leave the model unset to use '{built}', or rebuild: delete "
-                f"{self._dir.path} and run `rag ingest FOLDER --index {self._dir.path} --model {asked}`"
-            )
-        if self._embedder is None:
-            with self._load_lock:  # concurrent first requests (the server) load the model once
-                if self._embedder is None:
-                    if tuned:
-                        self._embedder = self._tuned_embedder(str(self._dir.path / str(tuned["folder"])), built)
-                    else:
-                        self._embedder = self._create_embedder(built)
-        return self._embedder
-
-    def _tuned_embedder(self, folder: str, model_id: str, scratch: bool = False) -> Embedder:
-        """A tuned model saved by ``rag tune`` (``scratch``: a temporary copy being scored, run on torch so no
-        OpenVINO conversion is cached for it)."""
-        configure_threads(self.config.models.threads)
-        settings = self.config.models
-        if scratch:
-            settings = dataclasses.replace(settings, embed_backend="torch")
-        return create_tuned_embedder(folder, model_id, settings)
-
-    def _create_embedder(self, spec: str) -> Embedder:
-        configure_threads(self.config.models.threads)
-        return create_embedder(spec, self.config.models)
-
-    def _choose_embedder(self, sample: list[Document]) -> Embedder:
-        """The embedder for a new index: the one given or configured; ``auto`` looks at a sample of documents."""
-        if self._embedder is None:
-            spec = canonical_name(self.config.models.embedder)
-            if spec == AUTO:
-                cjk_docs = sum(1 for d in sample if cjk_ratio(d.text[:20_000]) >= 0.3)
-                share = cjk_docs / len(sample) if sample else 0.0
-                spec = E5 if share >= self.config.ingest.cjk_doc_share else MINILM
-                log.info("embedder auto: %d of %d documents are CJK -> %s", cjk_docs, len(sample), spec)
-            self._embedder = self._create_embedder(spec)
-        return self._embedder
-
     def generator(self) -> Generator:
         if self._generator is None:
             with self._load_lock:
@@ -150,12 +102,12 @@ class RagPipeline:
     @property
     def models_loaded(self) -> bool:
         """Whether the embedder and the generator have been set up (by ``warm_up`` or a first question)."""
-        return self._embedder is not None and self._generator is not None
+        return self._embedders.loaded is not None and self._generator is not None
 
     def warm_up(self) -> None:
         """Load the index's embedder (when an index exists) and the generator's weights now."""
         if self._dir.exists():
-            self._embedder_for(self._current().manifest).embed_query("warm up")
+            self._embedders.for_index(self._current().manifest).embed_query("warm up")
         self.generator().load()
 
     # -- reading ----------------------------------------------------------------------------------
@@ -247,9 +199,9 @@ class RagPipeline:
         embedded in a thread meanwhile: the embedding engines run outside the GIL. Cuts a cold `rag search`."""
         if self._snapshot is not None:
             snap = self._current()
-            return snap, self._queries.vector(self._embedder_for(snap.manifest), question)
+            return snap, self._queries.vector(self._embedders.for_index(snap.manifest), question)
         manifest = self._dir.read_manifest()
-        embedder = self._embedder_for(manifest)
+        embedder = self._embedders.for_index(manifest)
         from concurrent.futures import ThreadPoolExecutor
 
         with ThreadPoolExecutor(1, thread_name_prefix="rag-first-query") as pool:
@@ -257,13 +209,13 @@ class RagPipeline:
             snap = self._current()
             vector = future.result()
         if snap.manifest["embedder"] != manifest["embedder"]:  # a writer replaced the index in between
-            vector = self._queries.vector(self._embedder_for(snap.manifest), question)
+            vector = self._queries.vector(self._embedders.for_index(snap.manifest), question)
         return snap, vector
 
     def prime_queries(self, questions: list[str], batch_size: int = 64) -> None:
         """Embed many questions in batches ahead of ``retrieve`` (evaluations, benchmarks): much faster than
         one at a time. Keeps at most the cache's size."""
-        self._queries.prime(self._embedder_for(self._current().manifest), questions, batch_size)
+        self._queries.prime(self._embedders.for_index(self._current().manifest), questions, batch_size)
 
     def _reranker(self) -> CrossEncoderReranker | None:
         spec = self.config.retrieve.rerank
@@ -280,7 +232,7 @@ class RagPipeline:
         """Relevance threshold (cosine) for a question in ``language``: the configured one, else the model's."""
         if self.config.retrieve.min_score is not None:
             return self.config.retrieve.min_score
-        return self._embedder_for(self._current().manifest).default_min_score(language)
+        return self._embedders.for_index(self._current().manifest).default_min_score(language)
 
     def ask(
         self,
@@ -346,7 +298,7 @@ class RagPipeline:
     def _ingester(self) -> Ingester:
         from rag.ingest.run import Ingester
 
-        return Ingester(self._dir, self.config, _Embedders(self))
+        return Ingester(self._dir, self.config, self._embedders)
 
     def ingest(
         self,
@@ -419,18 +371,17 @@ class RagPipeline:
 
         options = options or TuneOptions.from_settings(settings, quiet=self.config.quiet)
         snap = self._current()
-        embedder = self._embedder_for(snap.manifest)
+        embedder = self._embedders.for_index(snap.manifest)
 
         def generator() -> Generator | None:
             return self.generator()
 
         try:
-            report, serving = _tune(self._dir, snap, embedder, generator, self._tuned_embedder, options)
+            report, serving = _tune(self._dir, snap, embedder, generator, self._embedders.tuned, options)
         finally:
             self._stamp = (-1, -1)
         if serving is not None:
-            with self._load_lock:
-                self._embedder = serving
+            self._embedders.serve(serving)
             self._queries = QueryCache()  # vectors of the old model
         return report
 
@@ -465,20 +416,3 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = ["REFUSALS", "RagPipeline"]
-
-
-class _Embedders:
-    """The pipeline's embedder, as the ingest stage asks for it (``rag.ingest.run.EmbedderSource``)."""
-
-    def __init__(self, pipeline: RagPipeline) -> None:
-        self._pipeline = pipeline
-
-    def for_index(self, manifest: dict[str, Any]) -> Embedder:
-        return self._pipeline._embedder_for(manifest)
-
-    def for_new_index(self, sample: list[Document]) -> Embedder:
-        return self._pipeline._choose_embedder(sample)
-
-    def needs_sample(self) -> bool:
-        p = self._pipeline
-        return p._embedder is None and canonical_name(p.config.models.embedder) == AUTO

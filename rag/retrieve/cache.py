@@ -24,6 +24,11 @@ class QueryCache:
     def __len__(self) -> int:
         return len(self._vectors)
 
+    def clear(self) -> None:
+        """Forget every vector (benchmarks time new questions this way)."""
+        with self._lock:
+            self._vectors.clear()
+
     def vector(self, embedder: Embedder, question: str) -> np.ndarray:
         key = (embedder.model_id, question)
         with self._lock:

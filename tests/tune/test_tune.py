@@ -193,9 +193,10 @@ def test_apply_reembeds_into_a_new_generation_served_by_the_tuned_model(tiny_ind
         assert p.retrieve("BM25 term frequency", k=3)
     # a fresh pipeline serves the tuned model, also when the base model is named; another model is refused
     with RagPipeline(RagConfig(index=tiny_index, embedder=str(tiny), quiet=True)) as p:
-        assert p._embedder_for(p._current().manifest).model_id == report.model
-    with RagPipeline(RagConfig(index=tiny_index, embedder="minilm", quiet=True)) as p, pytest.raises(
-        ModelMismatchError, match="tuned by `rag tune`"
+        assert p._embedders.for_index(p._current().manifest).model_id == report.model
+    with (
+        RagPipeline(RagConfig(index=tiny_index, embedder="minilm", quiet=True)) as p,
+        pytest.raises(ModelMismatchError, match="tuned by `rag tune`"),
     ):
         p.retrieve("anything")
 
