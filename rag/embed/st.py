@@ -2,9 +2,10 @@
 
 They run in bfloat16 on CPUs with native bf16 arithmetic (x86 AVX512-BF16 or AMX, Arm BF16) and in float16 on CUDA
 GPUs (``precision="auto"``); elsewhere in float32. On such CPUs the transformer runs on OpenVINO when it is installed
-(``backend="auto"``; ``rag.embed.openvino``), else torch. Passages are embedded longest first in length-sorted batches
-(less padding), and the next batch is tokenized on a worker thread while the model runs the current one (fast
-tokenizers release the GIL)."""
+(``backend="auto"``; ``rag.embed.openvino``), else torch. The bundled MiniLM runs in int8 (OpenVINO + NNCF) where the
+CPU has int8 dot-product instructions (VNNI), its measured fastest setting that keeps retrieval quality.
+Passages are embedded longest first in length-sorted batches (less padding), and the next batch is tokenized on a
+worker thread while the model runs the current one (fast tokenizers release the GIL)."""
 
 from __future__ import annotations
 
@@ -84,6 +85,9 @@ class SentenceTransformerEmbedder(Embedder):
             hf_logging.disable_progress_bar()  # weight-loading bars; rag logs what it loads instead
             device = self._device or default_device()
             dtype = resolve_precision(self._precision, device)
+            auto_int8 = self._int8_by_default(device)
+            if auto_int8:
+                dtype = "int8"
             where = self._where()
             location = where.path
             try:
@@ -102,14 +106,33 @@ class SentenceTransformerEmbedder(Embedder):
                     self._ov = OpenVinoTransformer(model, location, dtype, self._ov_threads)
                     self.backend = "openvino"
                 except Exception as exc:  # fall back to torch, which always works
-                    if self._backend == "openvino" or dtype == "int8":
+                    if self._backend == "openvino" or (dtype == "int8" and not auto_int8):
                         raise ModelLoadError(f"OpenVINO could not run {self._spec!r}: {exc}") from exc
                     log.warning("OpenVINO conversion of %s failed (%s); embedding with torch", self._spec, exc)
+                    dtype = resolve_precision(self._precision, device)
             if self._ov is None and dtype != "float32":
                 model.to(getattr(torch, dtype))
             self.dtype = dtype
             self._model = model
             return self._model
+
+    def _int8_by_default(self, device: str) -> bool:
+        """``precision=auto`` runs the bundled MiniLM in int8 on a CPU with int8 dot-product instructions when
+        OpenVINO and NNCF are installed: 1.4x bf16's speed with SciFact and XQuAD en nDCG@10 within 0.003 of bf16
+        (README "MiniLM in int8"). Other models keep bf16/float32 until measured."""
+        from rag.embed import int8
+        from rag.embed import openvino as openvino_backend
+        from rag.embed.hardware import cpu_has_int8_dot
+
+        return (
+            self._precision == "auto"
+            and self._spec == MINILM
+            and self._backend != "torch"
+            and device.startswith("cpu")
+            and cpu_has_int8_dot()
+            and openvino_backend.available()
+            and int8.available()
+        )
 
     def _use_openvino(self, device: str, dtype: str) -> bool:
         """``auto``: OpenVINO on a CPU with native bf16 when the package is installed (faster than torch there);

