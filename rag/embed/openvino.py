@@ -33,21 +33,38 @@ def available() -> bool:
 def _ir_path(location: str, names: list[str], int8: bool = False) -> Path:
     """Cache file for the converted model: keyed by the model folder (and its config), the input names, the
     OpenVINO and transformers versions and, for the int8 model, NNCF's version and the calibration texts."""
+    from importlib.metadata import version
+
     import openvino
-    import transformers
 
     config = Path(location) / "config.json"
     stamp = config.read_text(encoding="utf-8") if config.is_file() else ""
-    parts = [os.path.abspath(location), stamp, ",".join(names), openvino.__version__, transformers.__version__]
+    # versions from package metadata (importing transformers or nncf takes seconds; the strings are the same)
+    parts = [os.path.abspath(location), stamp, ",".join(names), openvino.__version__, version("transformers")]
     if int8:
-        import nncf
-
         from rag.embed.int8 import calibration_texts
 
-        parts += ["int8", nncf.__version__, *calibration_texts()]
+        parts += ["int8", version("nncf"), *calibration_texts()]
     key = "\n".join(parts)
     digest = hashlib.sha256(key.encode("utf-8")).hexdigest()[:16]
     return cache_dir() / "openvino" / f"{Path(location).name}-{digest}" / "model.xml"
+
+
+def precision_hint(precision: str) -> str:
+    """OpenVINO's inference precision for a model run in ``precision`` (int8: the ops left in bf16 or f32)."""
+    from rag.embed.hardware import cpu_has_native_bf16
+
+    return "bf16" if precision == "bfloat16" or (precision == "int8" and cpu_has_native_bf16()) else "f32"
+
+
+def cached_ir(location: str, precision: str) -> tuple[Path, tuple[str, ...]] | None:
+    """The IR an earlier process converted for the model folder ``location`` in ``precision`` and its input names,
+    when it is cached (BERT-like models take token type ids, others not)."""
+    for names in (INPUTS, INPUTS[:2]):
+        path = _ir_path(location, list(names), precision == "int8")
+        if path.is_file() and path.with_suffix(".bin").is_file():
+            return path, names
+    return None
 
 
 class OpenVinoTransformer:
@@ -80,10 +97,7 @@ class OpenVinoTransformer:
             ov.save_model(model, str(tmp), compress_to_fp16=False)
             tmp.with_suffix(".bin").replace(path.with_suffix(".bin"))
             tmp.replace(path)
-        from rag.embed.hardware import cpu_has_native_bf16
-
-        bf16 = precision == "bfloat16" or (int8 and cpu_has_native_bf16())  # int8: the ops left in bf16 or f32
-        config: dict[str, Any] = {"INFERENCE_PRECISION_HINT": "bf16" if bf16 else "f32"}
+        config: dict[str, Any] = {"INFERENCE_PRECISION_HINT": precision_hint(precision)}
         if threads > 0:
             config["INFERENCE_NUM_THREADS"] = threads
         self.compiled = core.compile_model(model, "CPU", config)

