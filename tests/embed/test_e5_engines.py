@@ -5,7 +5,6 @@ the trainable copy for fine-tuning."""
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -27,15 +26,6 @@ SENTENCES = [
     "中文分词：jieba 的搜索模式会把长词再切成短词，方便倒排索引。",
     "Mixed 中英 text with full-width punctuation，numbers ２０２４ and odd  spacing\u200b.",
 ]
-
-
-@pytest.fixture(scope="module")
-def cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """One rag cache for the module: the conversion and the int8 IR are built once."""
-    folder = tmp_path_factory.mktemp("rag-cache")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("RAG_CACHE_DIR", str(folder))
-        yield folder
 
 
 @pytest.fixture(scope="module")

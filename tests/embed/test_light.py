@@ -6,7 +6,6 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -24,14 +23,6 @@ pytestmark = pytest.mark.skipif(
     not openvino_backend.available() or not (cpu_has_int8_dot() or cpu_has_native_bf16()),
     reason="MiniLM runs on torch float32 here (no OpenVINO, or no bf16/int8 instructions): no light engine",
 )
-
-
-@pytest.fixture(scope="module")
-def cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    folder = tmp_path_factory.mktemp("rag-cache")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("RAG_CACHE_DIR", str(folder))
-        yield folder
 
 
 def test_the_bundled_minilm_is_mean_pooled_and_normalised() -> None:
