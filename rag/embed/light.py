@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +43,6 @@ class LightQueryEngine:
             settings["INFERENCE_NUM_THREADS"] = threads
         self.compiled = ov.Core().compile_model(str(ir), "CPU", settings)
         self.output = self.compiled.output(0)
-        self._lock = threading.Lock()
 
     def embed(self, texts: list[str]) -> NDArray[np.float32]:
         """Normalised sentence vectors of ``texts`` (one batch, padded to the longest)."""
