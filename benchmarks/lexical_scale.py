@@ -7,7 +7,7 @@ The index folder is built as ``benchmarks/index_types.py --pipeline`` builds its
 chunk texts are real passages of Python's docs, each repeated as often as its synthetic vector was; vectors are
 real MiniLM vectors plus noise from their covariance; IVF at this size), then a twin of it keeps its BM25 rows
 in SQLite FTS5 instead (``_lexical.fts5_twin``: the format 2 layout, which rag still searches). Timed, one query
-at a time, warm, 40 real questions twice each (tantivy; the FTS5 twin, which takes seconds a query, the first
+at a time, warm, 40 real questions twice each (tantivy; the FTS5 twin, over a hundred ms a query, the first
 ``--fts5-queries`` of them once):
 
 * lexical top-40 (what hybrid takes from the lexical side for k=10): ``ChunkStore.lexical_search``
@@ -90,7 +90,7 @@ def main() -> None:
         "--fts5-queries",
         type=int,
         default=20,
-        help="questions timed on the FTS5 twin (0: skip it; it takes seconds each)",
+        help="questions timed on the FTS5 twin (0: skip it; about 0.1-1 s each)",
     )
     ap.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()) / "rag-bench")
     args = ap.parse_args()
