@@ -85,10 +85,8 @@ class SentenceTransformerEmbedder(Embedder):
 
             hf_logging.disable_progress_bar()  # weight-loading bars; rag logs what it loads instead
             device = self._device or default_device()
-            dtype = resolve_precision(self._precision, device)
-            auto_int8 = self._int8_by_default(device)
-            if auto_int8:
-                dtype = "int8"
+            dtype = self._dtype(device)
+            auto_int8 = dtype == "int8" and self._precision == "auto"
             where = self._where()
             location = where.path
             try:
@@ -116,6 +114,10 @@ class SentenceTransformerEmbedder(Embedder):
             self.dtype = dtype
             self._model = model
             return self._model
+
+    def _dtype(self, device: str) -> str:
+        """What the model runs in on ``device``: ``resolve_precision``, or int8 where that is the default."""
+        return "int8" if self._int8_by_default(device) else resolve_precision(self._precision, device)
 
     def _int8_by_default(self, device: str) -> bool:
         """``precision=auto`` runs the bundled MiniLM in int8 on a CPU with int8 dot-product instructions when
@@ -194,21 +196,16 @@ class SentenceTransformerEmbedder(Embedder):
         from pathlib import Path
 
         from rag.embed import openvino as openvino_backend
-        from rag.embed.hardware import cpu_has_native_bf16
         from rag.embed.light import LightQueryEngine, mean_pooled
 
-        if self._backend == "torch" or (self._device and not self._device.startswith("cpu")):
+        if self._device and not self._device.startswith("cpu"):
             return None
-        if not openvino_backend.available():
-            return None
-        if self._int8_by_default("cpu") or self._precision == "int8":
-            precision = "int8"
-        elif self._precision == "bfloat16" or (self._precision == "auto" and cpu_has_native_bf16()):
-            precision = "bfloat16"
-        elif self._backend == "openvino" and self._precision in ("auto", "float32"):
-            precision = "float32"
-        else:
-            return None  # torch float32 (or CUDA float16): the full model
+        precision = self._dtype("cpu")  # what the full model would run in, and where
+        try:
+            if not self._use_openvino("cpu", precision):
+                return None  # torch: the full model
+        except ModelLoadError:
+            return None  # the full model's load says what is missing
         folder = Path(self._where().path)
         if not folder.is_dir() or not mean_pooled(folder) or not (folder / "tokenizer.json").is_file():
             return None
