@@ -122,25 +122,7 @@ class RagPipeline:
             return self._snapshot
 
     def info(self) -> IndexInfo:
-        snap = self._current()
-        m = snap.manifest
-        return IndexInfo(
-            path=str(self._dir.path),
-            format_version=int(m["format_version"]),
-            generation=int(m["generation"]),
-            embedder=str(m["embedder"]),
-            dimension=int(m["dimension"]),
-            index_type=str(m.get("index_type", "flat")),
-            documents=snap.store.count("documents"),
-            chunks=snap.store.count("chunks"),
-            vectors=len(snap.vectors),
-            size_bytes=sum(p.stat().st_size for p in self._dir.path.iterdir() if p.is_file()),
-            chunk_size=int(m["chunker"]["chunk_size"]),
-            chunk_overlap=int(m["chunker"]["chunk_overlap"]),
-            created=str(m["created"]),
-            updated=str(m["updated"]),
-            tuned=m.get("tuned") if isinstance(m.get("tuned"), dict) else None,
-        )
+        return self._dir.describe(self._current())
 
     def verify(self) -> list[str]:
         """Consistency problems of the current index (empty list: consistent). Harmless leftovers, such as the

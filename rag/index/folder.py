@@ -35,6 +35,7 @@ from rag.errors import IndexFormatError, IndexLockedError, IndexNotFoundError
 from rag.index.lexical import LexicalIndex, copy_generation, fsync_tree
 from rag.index.store import ChunkStore
 from rag.index.vectors import VectorIndex
+from rag.types import IndexInfo
 
 log = logging.getLogger(__name__)
 
@@ -170,6 +171,27 @@ class IndexDir:
             except (OSError, RuntimeError, ValueError, sqlite3.OperationalError) as exc:  # swapped under us; re-read
                 last_error = exc
         raise IndexFormatError(f"cannot open index {self.path}: {last_error}; run `rag verify --index {self.path}`")
+
+    def describe(self, snap: Snapshot) -> IndexInfo:
+        """What ``rag info`` shows of ``snap``, a generation of this folder."""
+        m = snap.manifest
+        return IndexInfo(
+            path=str(self.path),
+            format_version=int(m["format_version"]),
+            generation=int(m["generation"]),
+            embedder=str(m["embedder"]),
+            dimension=int(m["dimension"]),
+            index_type=str(m.get("index_type", "flat")),
+            documents=snap.store.count("documents"),
+            chunks=snap.store.count("chunks"),
+            vectors=len(snap.vectors),
+            size_bytes=sum(p.stat().st_size for p in self.path.iterdir() if p.is_file()),
+            chunk_size=int(m["chunker"]["chunk_size"]),
+            chunk_overlap=int(m["chunker"]["chunk_overlap"]),
+            created=str(m["created"]),
+            updated=str(m["updated"]),
+            tuned=m.get("tuned") if isinstance(m.get("tuned"), dict) else None,
+        )
 
     @contextlib.contextmanager
     def lock(self) -> Iterator[None]:
