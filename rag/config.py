@@ -137,7 +137,7 @@ class AnswerSettings:
     max_new_tokens: Annotated[int, Min(0, " (0: the backend's default)")] = 0
     temperature: Annotated[float, Min(0)] = 0.0
     grounding: GroundingMode = "auto"
-    min_coverage: Annotated[float, Range(0, 1, hint=" (0: off)")] = 0.24
+    min_coverage: Annotated[float, Range(0, 1, hint=" (0: off)")] = 0.22
     context_tokens: Annotated[int, Min(0, " (0: the model's window)")] = 0
     base_url: str = ""
     llm_model: str = ""

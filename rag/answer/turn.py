@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from rag.answer.citations import sentence_support
 from rag.answer.generators.base import GenerationRequest, Generator
 from rag.answer.generators.registry import grounding_mode
-from rag.answer.grounding import check, ground, question_coverage
+from rag.answer.grounding import check, ground, question_coverage, trim_echo
 from rag.answer.prompting import answer_form
 from rag.text.lexical import content_words
 from rag.text.paths import display_path
@@ -155,6 +155,11 @@ def finish(turn: Turn, raw: str, generate_s: float) -> Answer:
             checked.unsupported,
         )
         supported = checked.supported
+        trims = turn.generator is not None and turn.generator.trims_echo
+        if method == "generated" and trims and answer_form(turn.standalone, turn.language) == "short":
+            trimmed = trim_echo(text, turn.standalone)
+            if trimmed != text:
+                text, supported = trimmed, None
         extractive = turn.generator is not None and turn.generator.extractive
         if method == "generated" and extractive:
             method = "extractive"

@@ -65,6 +65,28 @@ def content_words(text: str) -> set[str]:
     return {t for t in tokenize(text) if t not in STOPWORDS and (len(t) > 1 or not t.isascii())}
 
 
+_stemmer: object = None
+
+
+def stems(words: set[str]) -> set[str]:
+    """``words`` with English words reduced to their Snowball stem ("protestants" and "protestant" both give
+    "protest"), as the lexical engine indexes them; other words unchanged."""
+    global _stemmer
+    if _stemmer is None:
+        import tantivy
+
+        builder = tantivy.TextAnalyzerBuilder(tantivy.Tokenizer.raw())
+        _stemmer = builder.filter(tantivy.Filter.stemmer("english")).build()
+    return {_stem(w) for w in words}
+
+
+def _stem(word: str) -> str:
+    if not word.isascii() or not word.isalpha():
+        return word
+    out = _stemmer.analyze(word)  # type: ignore[attr-defined]
+    return str(out[0]) if out else word
+
+
 def fts_query(text: str) -> str:
     """An FTS5 MATCH expression that ORs the quoted tokens of ``text`` (empty when it has none), function words
     left out unless the query has nothing else."""

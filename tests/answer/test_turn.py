@@ -159,6 +159,19 @@ def test_answer_reports_support_per_sentence(make: Callable[..., RagPipeline], c
     ]
 
 
+def test_a_small_models_restated_factoid_is_cut(make: Callable[..., RagPipeline], corpus_dir: Path) -> None:
+    class Restating(ScriptedGenerator):
+        trims_echo = True
+
+    written = "The Transformer architecture was introduced in 2017 in the paper Attention Is All You Need. [1]"
+    question = "Which paper introduced the Transformer architecture?"
+    cut = make(corpus_dir, Restating(written), grounding="check").ask(question)
+    assert cut.grounding == "generated" and cut.text.startswith("2017 in the paper Attention")
+    assert cut.citations and "Transformer" in cut.citations[0].text
+    as_written = make(corpus_dir, ScriptedGenerator(written), grounding="check").ask(question)
+    assert as_written.text == written  # backends that do not restate keep their words
+
+
 def test_snap_mode_reports_invalid_markers(make: Callable[..., RagPipeline], corpus_dir: Path) -> None:
     model = ScriptedGenerator(
         'The Transformer architecture was introduced in 2017 in the paper "Attention Is All You Need". [9]'

@@ -8,7 +8,8 @@ have, as members of ``Generator`` with defaults (a minimal backend implements ``
 - ``chat``: one raw chat completion (``rag tune`` writes questions with it; default: None, no chat model);
 - ``rewrite_question``: a standalone question for a follow-up (default: None, the deterministic rewrite is used);
 - ``grounding_mode``: how the pipeline checks its answers, ``snap`` or ``check`` (see ``rag.answer.grounding``);
-- ``extractive``: its text is passage text (answers are labelled ``extractive``).
+- ``extractive``: its text is passage text (answers are labelled ``extractive``);
+- ``trims_echo``: its factoid answers restate the question (small models): ``rag.answer.grounding.trim_echo`` cuts them.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ class Generator(ABC):
 
     grounding_mode: ClassVar[str] = "snap"
     extractive: ClassVar[bool] = False
+    trims_echo: ClassVar[bool] = False
 
     @property
     @abstractmethod

@@ -34,6 +34,7 @@ class ChatGenerator(Generator):
     """Answers with a chat model loaded on first use (``runtime`` builds it)."""
 
     grounding_mode = "check"
+    trims_echo = True  # the 0.5B writes a factoid's answer as a sentence that restates the question
 
     def __init__(
         self,
