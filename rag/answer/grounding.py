@@ -31,6 +31,7 @@ import re
 from dataclasses import dataclass
 
 from rag.answer.citations import clean_markers, evidence, is_instruction, sentence_support, strip_markers
+from rag.answer.spans import nearest_span
 from rag.text.lexical import STOPWORDS, content_words, stems, tokenize
 from rag.text.sentences import MARKUP, split_sentences
 from rag.types import SentenceSupport
@@ -209,6 +210,11 @@ def check(raw: str, question: str, passages: list[str]) -> Checked:
         cited = [n for n in cleaned.cited if n in short] or short[:1]
         text = cleaned.text if cleaned.cited else f"{body} [{cited[0]}]"
         return Checked(text, cited, "generated", cleaned.invalid, [], [SentenceSupport(text, cited, short)])
+    near = _near_short_answer(body, question, passages)
+    if near:  # a garbled copy of a name ("Perse Shelley"): the passage's own words instead
+        number, words = near
+        text = f"{words} [{number}]"
+        return Checked(text, [number], "snapped", cleaned.invalid, [], [SentenceSupport(text, [number], [number])])
     support = sentence_support(cleaned.text, passages)
     unsupported = [s.text for s in support if not s.grounded]
     if body and any(s.grounded for s in support) and _addresses(question, support, passages):
@@ -242,6 +248,18 @@ def _short_answer_source(body: str, question: str, passages: list[str]) -> list[
         if needle in "".join(sentence.casefold().split()) and relevance.of(words) >= needed
     ]
     return list(dict.fromkeys(found))
+
+
+def _near_short_answer(body: str, question: str, passages: list[str]) -> tuple[int, str] | None:
+    """(passage number, its words) for a short answer that is nearly passage text (``rag.answer.spans``), taken
+    from a sentence that bears on the question about as well as the best one does; None otherwise."""
+    if not body or len(tokenize(body)) > SHORT_ANSWER_TOKENS:
+        return None
+    sentences = _sentences([evidence(p) for p in passages])
+    relevance = _Relevance(tokenize(question), sentences)
+    usable = [(n, s) for n, s, words in sentences if relevance.of(words) >= RELEVANT * relevance.best]
+    found = nearest_span(body, [s for _, s in usable])
+    return (usable[found[0]][0], found[1]) if found else None
 
 
 def question_coverage(question: str, passages: list[str]) -> float:

@@ -346,3 +346,29 @@ def test_trim_echo_cuts_a_factoid_sentence_to_the_words_that_answer() -> None:
     kept = "Marie Curie discovered polonium and radium in the year 1898 in Paris [1]"
     assert trim_echo(kept, "Who discovered polonium?") == kept
     assert trim_echo("检索增强生成由 Lewis 等人于 2020 年提出 [1]", "检索增强生成是哪一年提出的？").startswith("检索")
+
+
+# -- a garbled copy of a short answer is snapped to the passage's words (rag.answer.spans) ---------------------
+def test_a_garbled_name_is_snapped_to_the_passage_words() -> None:
+    passage = "Following the Peterloo massacre of 1819, poet Percy Shelley wrote the poem The Masque of Anarchy."
+    checked = check("Perse Shelley", "After the Peterloo massacre what poet wrote The Masque of Anarchy?", [passage])
+    assert checked.method == "snapped" and checked.text == "Percy Shelley [1]" and checked.cited == [1]
+
+
+def test_a_near_copy_from_an_off_topic_sentence_or_a_different_word_is_not_snapped() -> None:
+    passages = [
+        "The museum was founded in 1852 as the Museum of Manufactures.",
+        "Its director Henry Cole later moved to South Kensington.",
+    ]
+    far = check("Henry Cone", "What was the museum originally called?", passages)
+    assert far.method != "snapped" and "Henry Cole" not in far.text
+    other = check("Museum of Art", "What was the museum originally called?", passages)
+    assert other.method != "snapped"
+
+
+def test_a_garbled_chinese_name_is_snapped() -> None:
+    from rag.answer.spans import nearest_span
+
+    assert nearest_span("白藤战役", ["蒙古人在白藤江战役中被陈朝击败。"]) == (0, "白藤江战役")
+    assert nearest_span("黄河", ["蒙古人在白藤江战役中被陈朝击败。"]) is None
+    assert nearest_span("008年2月28日", ["协议于2008年2月28日签署。"]) == (0, "2008年2月28日")

@@ -1,7 +1,7 @@
 """The generator factory: ``AnswerSettings.generator`` names a backend.
 
 Registered: ``qwen2.5-0.5b`` (the default: Qwen2.5-Coder-0.5B-Instruct, a chat model run on onnxruntime-genai or
-torch), ``qwen2.5-1.5b`` (optional, ``rag[qwen-1.5b]``: its 1.5B sibling, run the same way), ``smollm2`` and
+torch), ``qwen2.5-1.5b`` (optional, ``rag[qwen15b]``: its 1.5B sibling, run the same way), ``smollm2`` and
 ``gemma3`` (small completion models on transformers), ``extractive`` (passage sentences, no model) and ``openai``
 (any OpenAI-compatible server). Anything else is a ``module:Class`` path (a class built with
 ``from_settings(settings)`` when it has one, else with no arguments) or a local folder of a causal LM. Backends
@@ -42,6 +42,7 @@ def _qwen(spec: str, settings: AnswerSettings) -> Generator:
         lambda: qwen_runtime(settings.llm_runtime, name),
         context_tokens=settings.context_tokens,
         compress_passages=settings.compress_passages,
+        factoid_passages=settings.factoid_passages,
     )
 
 

@@ -1,0 +1,71 @@
+"""A small model's short answer that is nearly, but not exactly, passage text, snapped to the passage's words.
+
+The 0.5B model copies a name or a phrase out of the passage and now and then garbles a letter ("Perse Shelley" for
+"Percy Shelley", "Bach Dang" for "Bạch Đằng"). Such an answer is in no passage word for word, so ``check`` would
+reject it and answer with a whole passage sentence. ``nearest_span`` finds the stretch of passage text it was
+copying: a run of as many words (English) or characters (Chinese, Japanese, Korean) as the answer, whose
+characters match the answer's to at least ``MIN_RATIO`` (difflib's ratio, case aside). The caller decides which
+sentences may serve (those that bear on the question); the result is passage text, so the answer stays grounded.
+"""
+
+from __future__ import annotations
+
+import re
+from difflib import SequenceMatcher
+
+MIN_RATIO = 0.8  # 0.8: one letter in five may differ ("Perse Shelley" ~ "Percy Shelley" is 0.85)
+MAX_ANSWER_CHARS = 60  # longer answers are phrases, not garbled names: left to the sentence checks
+_WORD = re.compile(r"\S+")
+_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7af]")
+_EDGE = " \t\n.,;:!?\"'()[]“”‘’「」『』（），。；：！？、"
+
+
+def _windows(sentence: str, answer: str) -> list[str]:
+    """Stretches of ``sentence`` as long as ``answer``: runs of as many whole words for a spaced answer, runs of as
+    many characters or one more (a dropped character) for a CJK one. Never shorter: a stretch that is the answer less
+    a word ("Museum of" for "Museum of Art") matches closely but says something else."""
+    if _CJK.search(answer):
+        size = len("".join(answer.split()))
+        text = "".join(sentence.split())
+        return [
+            text[i : i + n]
+            for n in (size, size + 1)
+            for i in range(len(text) - n + 1)
+            if not _cuts_word(text, i) and not _cuts_word(text, i + n)
+        ]
+    words = [m.span() for m in _WORD.finditer(sentence)]
+    n = len(answer.split())
+    out = [sentence[words[i][0] : words[i + n - 1][1]].strip(_EDGE) for i in range(len(words) - n + 1)]
+    return [w for w in out if w]
+
+
+def _cuts_word(text: str, at: int) -> bool:
+    """Whether position ``at`` falls inside a run of Latin letters or digits ("2008" cut to "008")."""
+    return (
+        0 < at < len(text)
+        and text[at - 1].isascii()
+        and text[at - 1].isalnum()
+        and text[at].isascii()
+        and (text[at].isalnum())
+    )
+
+
+def nearest_span(answer: str, sentences: list[str], min_ratio: float = MIN_RATIO) -> tuple[int, str] | None:
+    """(index into ``sentences``, the passage words) of the stretch closest to ``answer``, or None when no
+    stretch matches it to ``min_ratio``. Ties go to the earlier sentence."""
+    answer = answer.strip(_EDGE)
+    if not answer or len(answer) > MAX_ANSWER_CHARS:
+        return None
+    target = answer.casefold()
+    best: tuple[float, int, str] | None = None
+    matcher = SequenceMatcher(autojunk=False)
+    matcher.set_seq2(target)
+    for index, sentence in enumerate(sentences):
+        for window in _windows(sentence, answer):
+            matcher.set_seq1(window.casefold())
+            if matcher.real_quick_ratio() < min_ratio or matcher.quick_ratio() < min_ratio:
+                continue
+            ratio = matcher.ratio()
+            if ratio >= min_ratio and (best is None or ratio > best[0]):
+                best = (ratio, index, window)
+    return (best[1], best[2]) if best else None
