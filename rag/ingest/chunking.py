@@ -2,6 +2,10 @@
 
 Chunk size is counted in tokens of the embedder's own tokenizer (when it has one), so no passage is
 silently cut off at the embedder's window. Separators also split Chinese text at 。！？；，.
+
+A piece much smaller than a chunk (a title or heading line that the splitter cut off because the paragraph under
+it did not fit beside it) is joined to the chunk after it (the last one to the chunk before): a passage that is
+only "Upgrading" or "零食物语" ranks high for questions about its topic and holds no answer.
 """
 
 from __future__ import annotations
@@ -31,6 +35,22 @@ SEPARATORS: list[str] = [
 ]
 
 
+SMALL = 8  # a piece under 1/8 of the chunk size is joined to its neighbour
+
+
+def _span(document: Document, start: int, end: int, line_starts: list[int]) -> Chunk:
+    return Chunk(
+        text=document.text[start:end],
+        start=start,
+        end=end,
+        start_line=bisect.bisect_right(line_starts, start),
+        end_line=bisect.bisect_right(line_starts, max(start, end - 1)),
+        page=document.page_at(start),
+        source=document.path,
+        section=document.section_at(start, end),
+    )
+
+
 class Chunker:
     """Splits a Document into Chunks of at most ``chunk_size`` units of ``length_function``."""
 
@@ -44,6 +64,7 @@ class Chunker:
 
         self.chunk_size = chunk_size
         self.chunk_overlap = chunk_overlap
+        self._length = length_function
         self._splitter = RecursiveCharacterTextSplitter(
             separators=SEPARATORS,
             keep_separator="end",
@@ -75,19 +96,25 @@ class Chunker:
                 start = text.find(piece, span_start, span_end)
                 if start < 0:
                     continue
-            end = start + len(piece)
-            chunks.append(
-                Chunk(
-                    text=piece,
-                    start=start,
-                    end=end,
-                    start_line=bisect.bisect_right(line_starts, start),
-                    end_line=bisect.bisect_right(line_starts, max(start, end - 1)),
-                    page=document.page_at(start),
-                    source=document.path,
-                    section=document.section_at(start, end),
-                )
-            )
+            chunks.append(_span(document, start, start + len(piece), line_starts))
             # the next chunk starts after this one's start (chunks may overlap)
             cursor = start + 1
-        return chunks
+        return self._join_small(document, chunks, line_starts)
+
+    def _join_small(self, document: Document, chunks: list[Chunk], line_starts: list[int]) -> list[Chunk]:
+        """Pieces under ``chunk_size / SMALL`` joined to their neighbour (see the module doc), while the result
+        stays within ``chunk_size * (1 + 1 / SMALL)``."""
+        small, limit = self.chunk_size / SMALL, self.chunk_size * (1 + 1 / SMALL)
+        out = list(chunks)
+        i = 0
+        while len(out) > 1 and i < len(out):
+            if self._length(out[i].text) < small:
+                j = i + 1 if i + 1 < len(out) else i - 1
+                first, second = (out[i], out[j]) if j > i else (out[j], out[i])
+                text = document.text[first.start : second.end]
+                if second.start >= first.end and self._length(text) <= limit:
+                    out[min(i, j)] = _span(document, first.start, second.end, line_starts)
+                    del out[max(i, j)]
+                    continue
+            i += 1
+        return out

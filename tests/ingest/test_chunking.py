@@ -173,3 +173,21 @@ def test_repeated_text_gets_distinct_spans() -> None:
     assert len(chunks) == 6
     assert_spans(doc, chunks)
     assert [c.start_line for c in chunks] == [1, 3, 5, 7, 9, 11]
+
+
+def test_a_heading_the_splitter_cut_off_joins_the_chunk_under_it() -> None:
+    body = " ".join(f"The upgrade step {i} is described here in a few plain words." for i in range(1, 7))
+    doc = Document("upgrade.md", f"# Upgrading\n\n{body}\n\n{body}", "markdown")
+    chunks = Chunker(60, 0, length_function=token_count).split(doc)
+    assert_spans(doc, chunks)
+    assert all(token_count(c.text) >= 60 / 8 for c in chunks), [c.text for c in chunks]
+    assert chunks[0].text.startswith("# Upgrading\n\nThe upgrade step 1") and chunks[0].start_line == 1
+    assert all(token_count(c.text) <= 60 * 9 / 8 for c in chunks)
+
+
+def test_a_small_last_piece_joins_the_chunk_before_and_a_lone_small_text_stays() -> None:
+    body = " ".join(f"Sentence {i} says one thing about the topic." for i in range(1, 9))
+    doc = Document("notes.md", f"{body}\n\nThanks.", "markdown")
+    chunks = Chunker(60, 0, length_function=token_count).split(doc)
+    assert chunks[-1].text.endswith("Thanks.") and chunks[-1].text != "Thanks."
+    assert [c.text for c in Chunker(60, 0).split(Document("a.md", "Hi.", "markdown"))] == ["Hi."]
