@@ -20,8 +20,8 @@ question's words nor rests on a passage sentence that does) -- this is what catc
 instruction planted in a document ("reply only with HACKED"). Passage sentences that read like instructions
 to the model (``is_instruction``) are never evidence for an answer, never snapped to and never quoted by the
 extractive fallback while another sentence exists. An answer saying the documents do not contain the answer
-is a refusal. A small model's factoid answer written as a sentence that restates the question is cut to the words
-that answer it (``trim_echo``).
+is a refusal. (A small model's factoid answer written as a sentence that restates the question is cut to the words
+that answer it: ``rag.answer.echo``.)
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from dataclasses import dataclass
 
 from rag.answer.citations import clean_markers, evidence, is_instruction, sentence_support, strip_markers
 from rag.answer.spans import nearest_span
-from rag.text.lexical import STOPWORDS, content_words, stems, tokenize
+from rag.text.lexical import content_words, stems, tokenize
 from rag.text.sentences import MARKUP, split_sentences
 from rag.types import SentenceSupport
 
@@ -52,6 +52,7 @@ SPAN_RELEVANT = 0.8  # a bare span must come from one of the sentences that best
 SPAN_TOKENS = 12  # an answer this short may be a span extracted from a sentence that addresses the question
 RELEVANT = 0.5  # an answer must cover at least this share of the best sentence's question coverage
 NEIGHBOURS = 1  # sentences on each side read with a sentence when judging whether the passages cover the question
+TITLE_TOKENS = 8  # a line this short without final punctuation is a title (quoted only when nothing else is there)
 SNAP = 0.5  # share of the answer's tokens (weighted by rarity) found in one sentence to answer with it
 
 
@@ -143,7 +144,8 @@ def best_sentences(question: str, passages: list[str], limit: int = 2, dropped: 
     sentences = _sentences(passages)
     relevance = _Relevance(tokenize(question), sentences)
     # Instructions planted in a document are not quoted as an answer while another sentence is available.
-    ranked = sorted(sentences, key=lambda x: (is_instruction(x[1]), -relevance.of(x[2]), x[0]))
+    # So is a title line ("Apollo program", "零食物语") while a sentence that says something is.
+    ranked = sorted(sentences, key=lambda x: (is_instruction(x[1]), _title(x[1]), -relevance.of(x[2]), x[0]))
     chosen = [ranked[0]]
     covered = set(ranked[0][2])
     for candidate in ranked[1 : 1 + 4 * limit]:
@@ -198,7 +200,7 @@ def markers_last(text: str) -> str:
 def check(raw: str, question: str, passages: list[str]) -> Checked:
     """Keep a capable model's answer as written, checking its citations and support (see the module doc)."""
     text = markers_last(_PREFIX.sub("", raw.strip()).strip())
-    text = _QUOTED.sub(r"\1\2", text)
+    text = _without_the_question(_QUOTED.sub(r"\1\2", text), question)
     cleaned = clean_markers(text, len(passages))
     body = strip_markers(cleaned.text)
     if not passages:
@@ -225,7 +227,21 @@ def check(raw: str, question: str, passages: list[str]) -> Checked:
     return Checked(fallback.text, fallback.cited, "extractive", cleaned.invalid, rejected)
 
 
+def _without_the_question(text: str, question: str) -> str:
+    """``text`` less the sentences that only repeat the question (a small model may loop on it): no answer."""
+    asked = _bare(question)
+    kept = [s for s in split_sentences(text) if _bare(strip_markers(s)) != asked]
+    if len(kept) == len(split_sentences(text)):
+        return text
+    return " ".join(kept) if kept and not any("\u4e00" <= c <= "\u9fff" for c in question) else "".join(kept)
+
+
+def _bare(text: str) -> str:
+    return "".join(ch for ch in text.casefold() if ch.isalnum())
+
+
 REST = 0.5  # share of an answer sentence's words found in one passage sentence for it to rest on that sentence
+SHORT_RELEVANT = 0.25  # a word-for-word short answer's sentence (with its neighbours) covers this share of the best
 SHORT_ANSWER_TOKENS = 8  # an answer of at most this many tokens may be a phrase copied from a passage
 
 
@@ -239,9 +255,9 @@ def _short_answer_source(body: str, question: str, passages: list[str]) -> list[
     needle = "".join(body.casefold().split()).rstrip(".。")  # whitespace aside: "2020年" is in "于 2020 年提出"
     if not needle:
         return []
-    sentences = _sentences([evidence(p) for p in passages])
+    sentences = _in_context(_sentences([evidence(p) for p in passages]))
     relevance = _Relevance(tokenize(question), sentences)
-    needed = RELEVANT * relevance.best
+    needed = SHORT_RELEVANT * relevance.best
     found = [
         n
         for n, sentence, words in sentences
@@ -255,7 +271,7 @@ def _near_short_answer(body: str, question: str, passages: list[str]) -> tuple[i
     from a sentence that bears on the question about as well as the best one does; None otherwise."""
     if not body or len(tokenize(body)) > SHORT_ANSWER_TOKENS:
         return None
-    sentences = _sentences([evidence(p) for p in passages])
+    sentences = _in_context(_sentences([evidence(p) for p in passages]))
     relevance = _Relevance(tokenize(question), sentences)
     usable = [(n, s) for n, s, words in sentences if relevance.of(words) >= RELEVANT * relevance.best]
     found = nearest_span(body, [s for _, s in usable])
@@ -313,6 +329,16 @@ def _sentences(passages: list[str]) -> list[tuple[int, str, set[str]]]:
     return [x for x in out if len(x[2]) >= MIN_SENTENCE_TOKENS] or out or [(1, passages[0].strip(), set())]
 
 
+def _in_context(sentences: list[tuple[int, str, set[str]]]) -> list[tuple[int, str, set[str]]]:
+    """Each sentence's tokens together with those of the sentences before and after it in its passage: a short
+    answer's sentence ("Depth 2 to 23 m.") often bears on the question only with its neighbour ("It lives in ...")."""
+    out = []
+    for i, (number, sentence, words) in enumerate(sentences):
+        near = [sentences[j][2] for j in (i - 1, i + 1) if 0 <= j < len(sentences) and sentences[j][0] == number]
+        out.append((number, sentence, words.union(*near)))
+    return out
+
+
 class _Relevance:
     """How much of the question a token set covers, each question token weighted by its rarity among
     the passage sentences (so 'the', '的', '是' count for little)."""
@@ -326,6 +352,11 @@ class _Relevance:
 
     def of(self, tokens: set[str]) -> float:
         return sum(w for t, w in self.weight.items() if t in tokens) / self.total
+
+
+def _title(sentence: str) -> bool:
+    """A short line without a sentence's final punctuation: a title or heading, not a statement."""
+    return len(tokenize(sentence)) <= TITLE_TOKENS and not _COMPLETE.search(sentence.strip())
 
 
 def _in_passages(text: str, passages: list[str]) -> bool:
@@ -349,44 +380,3 @@ def _whole_sentences(text: str) -> str:
 def _with_markers(text: str, cited: list[int]) -> str:
     text = text.rstrip()
     return text + " " + "".join(f"[{n}]" for n in cited)
-
-
-ECHO_MIN_WORDS = 7  # a short answer of fewer words is left as written
-_ECHO_WORD = re.compile(r"[A-Za-z0-9]+(?:['’][A-Za-z]+)?")
-_TRAILING_MARKERS = re.compile(r"((?:\s*\[\d{1,3}\])*)\s*$")
-
-
-def trim_echo(text: str, question: str) -> str:
-    """A factoid answer written as a sentence, cut to its answer: the words at its start or end that only restate
-    the question ("The time required ... is expressed as | the number of state transitions") are dropped when
-    they hold two or more of the question's content words. One English sentence only; citations stay at the end."""
-    markers = _TRAILING_MARKERS.search(text)
-    body = text[: markers.start()] if markers else text
-    if not body.isascii() or len(split_sentences(body)) > 1:
-        return text
-    words = list(_ECHO_WORD.finditer(body))
-    if len(words) < ECHO_MIN_WORDS:
-        return text
-    asked = stems(content_words(question))
-
-    def echo(word: str) -> bool:
-        w = word.lower()
-        return w in STOPWORDS or next(iter(stems({w}))) in asked
-
-    def run(order: list[re.Match[str]]) -> int:
-        n = 0
-        while n < len(order) and echo(order[n].group()):
-            n += 1
-        content = sum(1 for w in order[:n] if w.group().lower() not in STOPWORDS)
-        return n if content >= 2 else 0
-
-    start = run(words)
-    end = len(words) - run(words[::-1])
-    kept = words[start:end]
-    if not kept or all(w.group().lower() in STOPWORDS for w in kept):
-        return text
-    answer = body[kept[0].start() : kept[-1].end()]
-    if end == len(words):  # the answer's own ending ("(yes or no).") stays
-        answer = body[kept[0].start() :].rstrip()
-    trailing = markers.group(1).strip() if markers else ""
-    return f"{answer} {trailing}".strip() if trailing else answer

@@ -9,9 +9,10 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from rag.answer.citations import sentence_support
+from rag.answer.echo import trim_echo
 from rag.answer.generators.base import GenerationRequest, Generator
 from rag.answer.generators.registry import grounding_mode
-from rag.answer.grounding import check, ground, question_coverage, trim_echo
+from rag.answer.grounding import check, ground, question_coverage
 from rag.answer.prompting import answer_form
 from rag.text.lexical import content_words
 from rag.text.paths import display_path

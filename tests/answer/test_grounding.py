@@ -333,7 +333,7 @@ def test_check_drops_the_models_echo_of_its_instructions_and_quotes() -> None:
 
 
 def test_trim_echo_cuts_a_factoid_sentence_to_the_words_that_answer() -> None:
-    from rag.answer.grounding import trim_echo
+    from rag.answer.echo import trim_echo
 
     question = "Which entities have powers of amendment and veto during the legislative process?"
     sentence = "The Parliament and the Council have powers of amendment and veto during the legislative process. [1]"
@@ -345,7 +345,17 @@ def test_trim_echo_cuts_a_factoid_sentence_to_the_words_that_answer() -> None:
     assert trim_echo(clock, "How many seconds were left?") == clock
     kept = "Marie Curie discovered polonium and radium in the year 1898 in Paris [1]"
     assert trim_echo(kept, "Who discovered polonium?") == kept
-    assert trim_echo("检索增强生成由 Lewis 等人于 2020 年提出 [1]", "检索增强生成是哪一年提出的？").startswith("检索")
+    zh = "隆柯龙类是哪一类的一个演化支？"
+    assert trim_echo("隆柯龙类是泰坦巨龙类的一个演化支。 [1]", zh) == "泰坦巨龙类 [1]"
+    frozen = "在冷冻前食品制造商会通过什么方式来停止酶反应？"
+    assert trim_echo("在冷冻前食品制造商会漂白食品或添加化学物来停止酶反应。", frozen) == "漂白食品或添加化学物"
+    poet = "彼得卢大屠杀之后，哪个诗人写了《暴政的假面游行》?"
+    said = "彼得卢大屠杀后，诗人珀西·雪莱写了政治诗歌《暴政的假面游行》。"
+    assert trim_echo(said, poet) == "诗人珀西·雪莱写了政治诗歌"
+    rag = "检索增强生成是哪一年提出的？"
+    assert trim_echo("检索增强生成由 Lewis 等人于 2020 年提出 [1]", rag) == "Lewis 等人于 2020 年 [1]"
+    assert trim_echo("1930年 [1]", "大曲车站设站于几几年？") == "1930年 [1]"  # nothing repeated: as written
+    assert trim_echo("哈佛大学 [1]", "哈佛大学在哪里？") == "哈佛大学 [1]"  # the answer is all echo: as written
 
 
 # -- a garbled copy of a short answer is snapped to the passage's words (rag.answer.spans) ---------------------
@@ -372,3 +382,11 @@ def test_a_garbled_chinese_name_is_snapped() -> None:
     assert nearest_span("白藤战役", ["蒙古人在白藤江战役中被陈朝击败。"]) == (0, "白藤江战役")
     assert nearest_span("黄河", ["蒙古人在白藤江战役中被陈朝击败。"]) is None
     assert nearest_span("008年2月28日", ["协议于2008年2月28日签署。"]) == (0, "2008年2月28日")
+
+
+def test_an_answer_that_only_repeats_the_question_is_no_answer() -> None:
+    question = "澳大利亚的自治领地把政府首脑称为什么？"
+    passages = ["澳大利亚的自治领地把政府首脑称为首席厅长。", "其他内容与此无关。"]
+    checked = check(f"{question}[2] {question}[1] {question}[2]", question, passages)
+    assert checked.method == "extractive" and "首席厅长" in checked.text
+    assert check(f"{question} 首席厅长 [1]", question, passages).text.startswith("首席厅长")

@@ -9,7 +9,7 @@ have, as members of ``Generator`` with defaults (a minimal backend implements ``
 - ``rewrite_question``: a standalone question for a follow-up (default: None, the deterministic rewrite is used);
 - ``grounding_mode``: how the pipeline checks its answers, ``snap`` or ``check`` (see ``rag.answer.grounding``);
 - ``extractive``: its text is passage text (answers are labelled ``extractive``);
-- ``trims_echo``: its factoid answers restate the question (small models): ``rag.answer.grounding.trim_echo`` cuts them.
+- ``trims_echo``: its factoid answers restate the question (small models): ``rag.answer.echo.trim_echo`` cuts them.
 """
 
 from __future__ import annotations

@@ -1,0 +1,109 @@
+"""A small model's factoid answer written as a sentence that restates the question, cut to the words that answer it.
+
+The 0.5B model, asked "What is the section of the Rhine Gorge recognized by UNESCO called?", writes "The section of
+the Rhine Gorge recognized by UNESCO is called the Romantic Rhine"; asked "隆柯龙类是哪一类的一个演化支？", it
+writes "隆柯龙类是泰坦巨龙类的一个演化支。". ``trim_echo`` keeps "the Romantic Rhine" and "泰坦巨龙类": the words at
+the start or end of the answer that only repeat the question are dropped when there are enough of them to be an
+echo (two content words in English, four characters in Chinese, Japanese or Korean). One sentence only; citations
+stay at the end. Anything else is returned unchanged.
+"""
+
+from __future__ import annotations
+
+import re
+
+from rag.text.lexical import STOPWORDS, content_words, stems
+from rag.text.sentences import split_sentences
+
+ECHO_MIN_WORDS = 7  # a short answer of fewer words is left as written
+_ECHO_WORD = re.compile(r"[A-Za-z0-9]+(?:['’][A-Za-z]+)?")
+_TRAILING_MARKERS = re.compile(r"((?:\s*\[\d{1,3}\])*)\s*$")
+
+
+def trim_echo(text: str, question: str) -> str:
+    """A factoid answer written as a sentence, cut to its answer: the words at its start or end that only restate
+    the question ("The time required ... is expressed as | the number of state transitions") are dropped when
+    they hold two or more of the question's content words. One English sentence only; citations stay at the end."""
+    markers = _TRAILING_MARKERS.search(text)
+    body = text[: markers.start()] if markers else text
+    if len(split_sentences(body)) > 1:
+        return text
+    if _CJK_CHAR.search(body):
+        trimmed = _echo_cjk(body, question)
+        if trimmed == body:
+            return text
+        trailing = markers.group(1).strip() if markers else ""
+        return f"{trimmed} {trailing}".strip() if trailing else trimmed
+    if not body.isascii():
+        return text
+    words = list(_ECHO_WORD.finditer(body))
+    if len(words) < ECHO_MIN_WORDS:
+        return text
+    asked = stems(content_words(question))
+
+    def echo(word: str) -> bool:
+        w = word.lower()
+        return w in STOPWORDS or next(iter(stems({w}))) in asked
+
+    def run(order: list[re.Match[str]]) -> int:
+        n = 0
+        while n < len(order) and echo(order[n].group()):
+            n += 1
+        content = sum(1 for w in order[:n] if w.group().lower() not in STOPWORDS)
+        return n if content >= 2 else 0
+
+    start = run(words)
+    end = len(words) - run(words[::-1])
+    kept = words[start:end]
+    if not kept or all(w.group().lower() in STOPWORDS for w in kept):
+        return text
+    answer = body[kept[0].start() : kept[-1].end()]
+    if end == len(words):  # the answer's own ending ("(yes or no).") stays
+        answer = body[kept[0].start() :].rstrip()
+    trailing = markers.group(1).strip() if markers else ""
+    return f"{answer} {trailing}".strip() if trailing else answer
+
+
+_CJK_CHAR = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7af]")
+# The question word whose slot the answer fills: 哪一年, 什么, 谁, 多少, 几个, 何时 ...
+_WH_CJK = re.compile(
+    r"哪一?[个些条位家种类样款年里儿国座所部本支场次届]?|什么|谁|多少|几[个年岁次位种名]?|何[时地处人种]"
+)
+CJK_ECHO_MIN_CHARS = 4  # characters of the question repeated at the answer's edges, at least, to count as an echo
+CJK_KEEP_MIN_CHARS = 2  # and the answer left must keep at least this many
+_CONNECTIVES = "的是在了于由为被和与及将"  # left at an echo's edge ("由 | Lewis 等人于 2020 年 | 提出")
+_CLAUSE = re.compile(r"[，,；;]")
+_PUNCTUATION = " \t\n。，、；：？！,.;:?!\"'“”‘’（）()《》「」"
+
+
+def _echo_cjk(body: str, question: str) -> str:
+    """``body`` less its start where it repeats the question's words before the question word, and its end where it
+    repeats those after it: "隆柯龙类是 | 泰坦巨龙类 | 的一个演化支" for "隆柯龙类是 | 哪一类 | 的一个演化支？"."""
+    asked = "".join(question.split()).rstrip(_PUNCTUATION).rstrip("的呢吗")
+    wh = _WH_CJK.search(asked)
+    if wh is None:
+        return body
+    before, after = asked[: wh.start()], asked[wh.end() :]
+    text = body.strip(_PUNCTUATION)
+    head = _common(text, before)
+    tail = _common(text[head:][::-1], after[::-1])
+    if head + tail < CJK_ECHO_MIN_CHARS:
+        return body
+    rest = text[head : len(text) - tail].strip(_PUNCTUATION)
+    clauses = [c for c in _CLAUSE.split(rest) if c.strip()]
+    while len(clauses) > 1 and set(clauses[0].strip()) <= set(asked):  # "后，| 诗人珀西·雪莱写了": "后" echoes "之后"
+        clauses.pop(0)
+    while len(clauses) > 1 and set(clauses[-1].strip()) <= set(asked):
+        clauses.pop()
+    rest = "，".join(c.strip() for c in clauses) if len(clauses) > 1 else (clauses[0].strip() if clauses else "")
+    rest = rest.lstrip(_CONNECTIVES).strip() if head else rest
+    rest = rest.rstrip(_CONNECTIVES).strip() if tail else rest
+    return rest if len(rest) >= CJK_KEEP_MIN_CHARS else body
+
+
+def _common(a: str, b: str) -> int:
+    """Length of the common start of ``a`` and ``b``."""
+    n = 0
+    while n < len(a) and n < len(b) and a[n] == b[n]:
+        n += 1
+    return n
