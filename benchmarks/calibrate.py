@@ -7,9 +7,10 @@ the threshold that keeps at least --keep (default 0.95) of the answerable questi
 
     python benchmarks/calibrate.py [--keep 0.95] [--max-queries 400]
 
-With --coverage: the ``min_coverage`` gate instead. On each QA set, factoid questions whose paragraph is in the
-index (answerable) are compared with those whose paragraph was held out of a second index (``held_out``): the
-share of each refused, per candidate threshold on ``question_coverage`` over the retrieved passages.
+With --coverage: the ``min_coverage`` gate and the ``lexical_relevance`` rescue instead. On each QA set, questions
+whose paragraph is in the index (answerable) are compared with those whose paragraph was held out of a second index
+(``held_out``): the share of each refused before the model runs (no relevant passage, or gated), per candidate
+``min_coverage`` and with the rescue off and at 0.5, exactly as ``rag.answer.turn.plan`` decides.
 
     python benchmarks/calibrate.py --coverage [--max-queries 200]
 """
@@ -23,12 +24,10 @@ from pathlib import Path
 import numpy as np
 from quality import data_root  # type: ignore[import-not-found]
 
-from rag.answer.grounding import question_coverage
-from rag.answer.prompting import answer_form
+from rag.answer.turn import gated, relevant_hits
 from rag.config import RagConfig
 from rag.evaluation import BeirSet, build_index, held_out, load_beir
 from rag.text.langdetect import detect_language
-from rag.text.lexical import content_words
 
 # (embedder, corpus set, unanswerable questions from)
 CASES = [
@@ -46,22 +45,26 @@ def top1(pipeline: object, questions: list[str]) -> np.ndarray:
 COVERAGE_SETS = ["xquad/beir_en", "xquad/beir_zh", "cmrc2018/beir_dev"]
 
 
-def gated(pipeline: object, questions: list[str], threshold: float) -> float:
-    """Share of ``questions`` the min_coverage gate refuses at ``threshold`` (factoids of 2+ content words)."""
+def refused_before_the_model(pipeline: object, questions: list[str], threshold: float, lexical: float) -> float:
+    """Share of ``questions`` refused before the model runs, as ``rag.answer.turn.plan`` decides: no relevant hit
+    (cosine threshold, or ``lexical`` coverage), or the min_coverage gate at ``threshold``."""
     refused = 0
     for q in questions:
         language = detect_language(q)
-        if answer_form(q, language) != "short" or len(content_words(q)) < 2:
-            continue
-        hits = pipeline.retrieve(q, k=4)
-        refused += question_coverage(q, [h.chunk.text for h in hits]) < threshold
+        hits = pipeline.retrieve(q, k=4)  # type: ignore[attr-defined]
+        relevant = relevant_hits(q, hits, pipeline.min_score(language), lexical)  # type: ignore[attr-defined]
+        refused += not relevant or gated(q, language, relevant, threshold)
     return refused / max(1, len(questions))
 
 
 def coverage(limit: int) -> None:
     root = data_root()
-    thresholds = (0.2, 0.22, 0.24, 0.26, 0.28)
-    print("| set | answerable | removed | " + " | ".join(f"t={t}: refused answerable / removed" for t in thresholds))
+    thresholds = (0.18, 0.2, 0.22, 0.24)
+    lexical = (0.0, 0.5)
+    print(
+        "| set | answerable | removed | "
+        + " | ".join(f"t={t}, lexical {r}: refused answerable / removed" for t in thresholds for r in lexical)
+    )
     for name in COVERAGE_SETS:
         data = load_beir(root / name)
         removed = held_out(data)
@@ -73,7 +76,12 @@ def coverage(limit: int) -> None:
             config = RagConfig(index=Path(tmp) / "full", quiet=True)
             full, _ = build_index(data, config)
             partial, _ = build_index(kept, config.replace(index=Path(tmp) / "partial"))
-            cells = [f"{gated(full, answerable, t):.3f} / {gated(partial, gone, t):.3f}" for t in thresholds]
+            cells = [
+                f"{refused_before_the_model(full, answerable, t, r):.3f} / "
+                f"{refused_before_the_model(partial, gone, t, r):.3f}"
+                for t in thresholds
+                for r in lexical
+            ]
             full.close()
             partial.close()
         print(f"| {name} | {len(answerable)} | {len(gone)} | " + " | ".join(cells), flush=True)

@@ -132,7 +132,9 @@ class AnswerSettings:
     $RAG_API_KEY_OPENAI or $OPENAI_API_KEY). ``grounding``: how answers are
     checked (auto: the backend's own mode). ``min_coverage``: a factoid question is refused without asking the model
     when no passage sentence covers this share of its content words (rarity-weighted; 0: off; calibrated with
-    ``benchmarks/calibrate.py --coverage``). ``max_new_tokens``/``context_tokens`` 0: the backend's default."""
+    ``benchmarks/calibrate.py --coverage``). ``lexical_relevance``: a passage under the similarity threshold still
+    counts as relevant when one of its sentences covers this share of the question's words (0: off; same
+    calibration). ``max_new_tokens``/``context_tokens`` 0: the backend's default."""
 
     generator: str = "qwen2.5-0.5b"
     llm_runtime: LlmRuntime = "auto"
@@ -141,7 +143,8 @@ class AnswerSettings:
     max_new_tokens: Annotated[int, Min(0, " (0: the backend's default)")] = 0
     temperature: Annotated[float, Min(0)] = 0.0
     grounding: GroundingMode = "auto"
-    min_coverage: Annotated[float, Range(0, 1, hint=" (0: off)")] = 0.22
+    min_coverage: Annotated[float, Range(0, 1, hint=" (0: off)")] = 0.2
+    lexical_relevance: Annotated[float, Range(0, 1, hint=" (0: off)")] = 0.5
     context_tokens: Annotated[int, Min(0, " (0: the model's window)")] = 0
     base_url: str = ""
     llm_model: str = ""

@@ -262,19 +262,8 @@ class RagPipeline:
         language = detect_language(question)
         standalone = standalone_question(question, history, self.generator() if history else None, language)
         hits = self.retrieve(standalone, k, filters=filters)
-        settings = self.config.answer
-        return plan(
-            question,
-            standalone,
-            language,
-            hits,
-            self.min_score(language),
-            self.generator,
-            grounding=settings.grounding,
-            max_new_tokens=settings.max_new_tokens,
-            started=started,
-            min_coverage=settings.min_coverage,
-        )
+        threshold, settings = self.min_score(language), self.config.answer
+        return plan(question, standalone, language, hits, threshold, self.generator, settings, started=started)
 
     # -- writing ----------------------------------------------------------------------------------
     def _ingester(self) -> Ingester:

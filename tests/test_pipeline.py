@@ -443,7 +443,7 @@ def test_ask_cites_the_right_source(
 
 
 def test_ask_refuses_below_min_score(fake_pipeline: Factory, corpus_dir: Path) -> None:
-    pipeline = fake_pipeline(min_score=0.99)
+    pipeline = fake_pipeline(min_score=0.99, lexical_relevance=0)
     pipeline.ingest([corpus_dir])
     assert pipeline.min_score("en") == 0.99
     answer = pipeline.ask(HEADS_Q)
@@ -456,8 +456,19 @@ def test_ask_refuses_below_min_score(fake_pipeline: Factory, corpus_dir: Path) -
     assert answer.passages  # what was retrieved is still reported
 
 
+def test_a_passage_under_min_score_that_holds_the_question_words_still_answers(
+    fake_pipeline: Factory, corpus_dir: Path
+) -> None:
+    pipeline = fake_pipeline(min_score=0.99)  # lexical_relevance 0.5 (the default)
+    pipeline.ingest([corpus_dir])
+    answer = pipeline.ask(HEADS_Q)
+    assert not answer.refused and answer.citations
+    assert all(h.similarity < 0.99 for h in answer.passages)
+    assert pipeline.ask("Which quarterback threw for 300 yards in the final?").refused  # words in no passage
+
+
 def test_chinese_question_is_refused_in_chinese(fake_pipeline: Factory, corpus_dir: Path) -> None:
-    pipeline = fake_pipeline(min_score=0.99)
+    pipeline = fake_pipeline(min_score=0.99, lexical_relevance=0)
     pipeline.ingest([corpus_dir])
     answer = pipeline.ask("检索增强生成是哪一年提出的？")
     assert answer.refused and answer.citations == []

@@ -14,6 +14,7 @@ from rag.answer.generators.base import GenerationRequest, Generator
 from rag.answer.generators.registry import grounding_mode
 from rag.answer.grounding import check, ground, question_coverage
 from rag.answer.prompting import answer_form
+from rag.config import AnswerSettings
 from rag.text.lexical import content_words
 from rag.text.paths import display_path
 from rag.types import Answer, Citation, DoneEvent, Hit, PassagesEvent, StreamEvent, TokenEvent
@@ -56,32 +57,25 @@ def plan(
     hits: list[Hit],
     threshold: float,
     generator: Callable[[], Generator],
+    settings: AnswerSettings,
     *,
-    grounding: str,
-    max_new_tokens: int,
     started: float,
-    min_coverage: float = 0.0,
 ) -> Turn:
-    """Keep the hits at or above ``threshold`` and prepare the generator's request once (passages fitted to its
-    context); the generator is only loaded when something relevant was found.
-
-    A factoid question whose content words (two or more) no passage sentence covers to ``min_coverage``
-    (``question_coverage``) is refused here: the passages are about its topic but do not hold its fact, and a small
-    model would answer from the nearest sentence anyway."""
-    relevant = [h for h in hits if h.similarity >= threshold]
-    if relevant and min_coverage > 0 and _factoid(standalone, language):
-        covered = question_coverage(standalone, [h.chunk.text for h in relevant])
-        if covered < min_coverage:
-            log.info("refusing: the best passage sentence covers %.2f of the question (< %.2f)", covered, min_coverage)
-            relevant = []
+    """Keep the relevant hits (``relevant_hits``) and prepare the generator's request once (passages fitted to its
+    context); the generator is only loaded when something relevant was found and the question is not gated
+    (``gated``)."""
+    relevant = relevant_hits(standalone, hits, threshold, settings.lexical_relevance)
+    if relevant and gated(standalone, language, relevant, settings.min_coverage):
+        relevant = []
     model: Generator | None = None
     request: GenerationRequest | None = None
     mode = "snap"
     if relevant:
         model = generator()
-        mode = grounding_mode(model, grounding)
+        mode = grounding_mode(model, settings.grounding)
         if model.supports_language(language):
-            asked = GenerationRequest(standalone, [h.chunk.text for h in relevant], language, max_new_tokens)
+            passages = [h.chunk.text for h in relevant]
+            asked = GenerationRequest(standalone, passages, language, settings.max_new_tokens)
             request = model.prepare(asked)
             if request.passages:
                 relevant = relevant[: len(request.passages)]
@@ -100,6 +94,33 @@ def plan(
         started=started,
         retrieve_s=time.perf_counter() - started,
     )
+
+
+def relevant_hits(question: str, hits: list[Hit], threshold: float, lexical_relevance: float = 0.0) -> list[Hit]:
+    """The hits whose cosine similarity reaches ``threshold``, and those under it that one passage sentence (with
+    its neighbours) covers ``lexical_relevance`` of the question's words (``question_coverage``; 0: off): the
+    embedder misjudges some questions whose words the passage plainly holds ("What is another way of referring to
+    stators?"). Rank order is kept."""
+    return [
+        h
+        for h in hits
+        if h.similarity >= threshold
+        or (lexical_relevance > 0 and question_coverage(question, [h.chunk.text]) >= lexical_relevance)
+    ]
+
+
+def gated(question: str, language: str, relevant: list[Hit], min_coverage: float) -> bool:
+    """Whether a factoid question (two or more content words) is refused before the model runs: no sentence of the
+    relevant passages, read with its neighbours, covers ``min_coverage`` of its words (``question_coverage``). The
+    passages are then about its topic but do not hold its fact, and a small model would answer from the nearest
+    sentence anyway."""
+    if not relevant or min_coverage <= 0 or not _factoid(question, language):
+        return False
+    covered = question_coverage(question, [h.chunk.text for h in relevant])
+    if covered < min_coverage:
+        log.info("refusing: the best passage sentence covers %.2f of the question (< %.2f)", covered, min_coverage)
+        return True
+    return False
 
 
 def citation(number: int, hit: Hit) -> Citation:

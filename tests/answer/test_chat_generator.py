@@ -54,6 +54,7 @@ def test_an_explain_question_reads_every_passage() -> None:
 
 def test_the_pipeline_cites_only_the_passages_the_model_read() -> None:
     from rag.answer.turn import plan
+    from rag.config import AnswerSettings
     from rag.types import Chunk, Hit
 
     hits = [
@@ -72,8 +73,7 @@ def test_the_pipeline_cites_only_the_passages_the_model_read() -> None:
         hits,
         0.5,
         lambda: _generator(1),
-        grounding="auto",
-        max_new_tokens=0,
+        AnswerSettings(),
         started=0.0,
     )
     assert [h.chunk.source for h in turn.passages] == ["doc0.md"]

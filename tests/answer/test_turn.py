@@ -117,7 +117,7 @@ def test_stream_gives_passages_then_tokens_then_the_answer(make: Callable[..., R
 
 
 def test_stream_of_a_refusal(make: Callable[..., RagPipeline], corpus_dir: Path) -> None:
-    pipeline = make(corpus_dir, EchoGenerator(), min_score=0.99)
+    pipeline = make(corpus_dir, EchoGenerator(), min_score=0.99, lexical_relevance=0)
     passages, tokens, answer = events_of(pipeline, WHEN)
     assert passages.passages == []
     assert tokens == [REFUSALS["en"]]

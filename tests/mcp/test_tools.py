@@ -92,7 +92,7 @@ def test_ask_answers_with_citations_or_refuses(indexed: Callable[..., RagPipelin
         assert answer["answer"]  # the refusal, said in words
 
     run(indexed(), answered)
-    run(indexed(ingest=False, min_score=0.999), refused)  # nothing is that similar
+    run(indexed(ingest=False, min_score=0.999, lexical_relevance=0), refused)  # nothing is that similar
 
 
 def test_get_document_by_id_or_path_with_line_and_character_ranges(

@@ -197,7 +197,7 @@ def test_ask_k_and_filters(client: TestClient) -> None:
 
 
 def test_ask_refuses_when_nothing_is_relevant(fake_pipeline: Factory, corpus_dir: Path, client_for: Any) -> None:
-    p = fake_pipeline(min_score=0.99)
+    p = fake_pipeline(min_score=0.99, lexical_relevance=0)
     p.ingest([corpus_dir])
     body = client_for(p).post("/ask", json={"question": QUESTION}).json()
     assert body["refused"] is True
