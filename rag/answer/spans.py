@@ -41,13 +41,8 @@ def _windows(sentence: str, answer: str) -> list[str]:
 
 def _cuts_word(text: str, at: int) -> bool:
     """Whether position ``at`` falls inside a run of Latin letters or digits ("2008" cut to "008")."""
-    return (
-        0 < at < len(text)
-        and text[at - 1].isascii()
-        and text[at - 1].isalnum()
-        and text[at].isascii()
-        and (text[at].isalnum())
-    )
+    before, after = text[at - 1 : at], text[at : at + 1]
+    return 0 < at < len(text) and (before + after).isascii() and before.isalnum() and after.isalnum()
 
 
 def nearest_span(answer: str, sentences: list[str], min_ratio: float = MIN_RATIO) -> tuple[int, str] | None:

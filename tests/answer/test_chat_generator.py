@@ -1,10 +1,13 @@
 """ChatGenerator.fit: a factoid question reads only the best-ranked passages (``factoid_passages``), an "explain"
 question all that fit; the pipeline then numbers and cites only what the model read. A fake runtime stands in for
-the model (these are unit tests of the request; tests/test_real_models.py runs the real one)."""
+the model (these are unit tests of the request; tests/test_real_models.py runs the real one). Also the coverage
+gate's bar for Chinese questions."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+
+import pytest
 
 from rag.answer.generators.base import GenerationRequest
 from rag.answer.generators.chat import ChatGenerator
@@ -78,3 +81,16 @@ def test_the_pipeline_cites_only_the_passages_the_model_read() -> None:
     )
     assert [h.chunk.source for h in turn.passages] == ["doc0.md"]
     assert turn.request is not None and turn.request.passages == [PASSAGES[0]]
+
+
+def test_the_coverage_gate_asks_three_quarters_as_much_of_a_chinese_question(monkeypatch: pytest.MonkeyPatch) -> None:
+    from rag.answer import turn
+    from rag.types import Chunk, Hit
+
+    chunk = Chunk(text=PASSAGES[0], start=0, end=10, start_line=1, end_line=1)
+    hit = Hit(chunk=chunk, score=1.0, similarity=0.9, rank=0)
+    monkeypatch.setattr(turn, "question_coverage", lambda question, passages: 0.17)
+    assert turn.gated("When was the Transformer architecture introduced?", "en", [hit], 0.2)
+    assert not turn.gated("变换器架构是哪一年提出的？", "zh", [hit], 0.2)
+    assert turn.gated("变换器架构是哪一年提出的？", "zh", [hit], 0.24)
+    assert not turn.gated("When was the Transformer architecture introduced?", "en", [hit], 0)  # off
