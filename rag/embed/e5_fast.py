@@ -141,17 +141,17 @@ def openvino_ir(folder: Path, precision: str) -> Path:
 
 
 class OpenVinoE5:
-    """The encoder on OpenVINO's CPU plugin. ``precision``: ``int8`` (int8 matmuls; the rest bf16 where the CPU
-    has it natively, else f32), ``bfloat16`` or ``float32``."""
+    """The encoder on OpenVINO's CPU plugin. ``precision``: ``int8`` (int8 matmuls; the rest as
+    ``rag.embed.openvino.precision_hint`` says), ``bfloat16`` or ``float32``."""
 
     def __init__(self, folder: Path, precision: str, threads: int = 0) -> None:
         import openvino as ov
 
-        from rag.embed.hardware import cpu_has_native_bf16
+        from rag.embed.openvino import precision_hint
 
         self.precision = precision
         path = openvino_ir(folder, precision)
-        rest = "bf16" if precision == "bfloat16" or (precision == "int8" and cpu_has_native_bf16()) else "f32"
+        rest = precision_hint(precision)
         # CACHE_DIR: OpenVINO keeps the compiled model beside the IR; later loads import it (about 10x faster)
         config: dict[str, Any] = {"INFERENCE_PRECISION_HINT": rest, "CACHE_DIR": str(path.parent / "compiled")}
         if threads > 0:

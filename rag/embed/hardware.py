@@ -40,6 +40,11 @@ def cpu_has_native_bf16() -> bool:
     return bool(_cpu_flags() & {"avx512_bf16", "amx_bf16"})
 
 
+def cpu_has_amx() -> bool:
+    """True on x86 CPUs with AMX tiles (Intel Sapphire Rapids and later)."""
+    return "amx_tile" in _cpu_flags()
+
+
 def cpu_has_int8_dot() -> bool:
     """True when the CPU has int8 dot-product instructions OpenVINO's int8 kernels use (x86 AVX-512 VNNI, AVX-VNNI
     or AMX-INT8; Arm ``asimddp``/``i8mm``): there int8 weights and activations beat bf16 and float32."""
