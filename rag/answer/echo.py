@@ -84,6 +84,8 @@ def _echo_cjk(body: str, question: str) -> str:
     if wh is None:
         return body
     before, after = asked[: wh.start()], asked[wh.end() :]
+    if not after and before.endswith("是") and "的" not in before:  # "jieba 是什么？": a definition names its subject
+        return body
     text = body.strip(_PUNCTUATION)
     head = _common(text, before)
     tail = _common(text[head:][::-1], after[::-1])

@@ -355,6 +355,9 @@ def test_trim_echo_cuts_a_factoid_sentence_to_the_words_that_answer() -> None:
     rag = "检索增强生成是哪一年提出的？"
     assert trim_echo("检索增强生成由 Lewis 等人于 2020 年提出 [1]", rag) == "Lewis 等人于 2020 年 [1]"
     assert trim_echo("1930年 [1]", "大曲车站设站于几几年？") == "1930年 [1]"  # nothing repeated: as written
+    assert trim_echo("班杰的兴趣爱好是功夫和创意绘画。 [1]", "班杰的兴趣爱好是什么？") == "功夫和创意绘画 [1]"
+    defined = "jieba 是一个常用的中文分词工具。 [1]"
+    assert trim_echo(defined, "jieba 是什么？") == defined  # a definition keeps its subject
     assert trim_echo("哈佛大学 [1]", "哈佛大学在哪里？") == "哈佛大学 [1]"  # the answer is all echo: as written
 
 
