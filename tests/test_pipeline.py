@@ -465,6 +465,7 @@ def test_a_passage_under_min_score_that_holds_the_question_words_still_answers(
     assert not answer.refused and answer.citations
     assert all(h.similarity < 0.99 for h in answer.passages)
     assert pipeline.ask("Which quarterback threw for 300 yards in the final?").refused  # words in no passage
+    assert pipeline.ask("What is it?").refused  # no content word: nothing to judge by, the threshold decides
 
 
 def test_chinese_question_is_refused_in_chinese(fake_pipeline: Factory, corpus_dir: Path) -> None:

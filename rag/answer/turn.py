@@ -104,12 +104,13 @@ def relevant_hits(question: str, hits: list[Hit], threshold: float, lexical_rele
     """The hits whose cosine similarity reaches ``threshold``, and those under it that one passage sentence (with
     its neighbours) covers ``lexical_relevance`` of the question's words (``question_coverage``; 0: off): the
     embedder misjudges some questions whose words the passage plainly holds ("What is another way of referring to
-    stators?"). Rank order is kept."""
+    stators?"). Only a question of two or more content words is rescued (one word, or none, is too little to judge
+    by). Rank order is kept."""
+    rescue = lexical_relevance > 0 and len(content_words(question)) >= 2
     return [
         h
         for h in hits
-        if h.similarity >= threshold
-        or (lexical_relevance > 0 and question_coverage(question, [h.chunk.text]) >= lexical_relevance)
+        if h.similarity >= threshold or (rescue and question_coverage(question, [h.chunk.text]) >= lexical_relevance)
     ]
 
 
