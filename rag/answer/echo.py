@@ -71,7 +71,9 @@ _WH_CJK = re.compile(
 )
 CJK_ECHO_MIN_CHARS = 4  # characters of the question repeated at the answer's edges, at least, to count as an echo
 CJK_KEEP_MIN_CHARS = 2  # and the answer left must keep at least this many
-_CONNECTIVES = "的是在了于由为被和与及将"  # left at an echo's edge ("由 | Lewis 等人于 2020 年 | 提出")
+# One of these left at an echo's edge goes with it ("由 | Lewis 等人于 2020 年 | 提出"); few words start or end so
+_LEADING = "的是了由被将"
+_TRAILING = "的是了"
 _CLAUSE = re.compile(r"[，,；;]")
 _PUNCTUATION = " \t\n。，、；：？！,.;:?!\"'“”‘’（）()《》「」"
 
@@ -98,8 +100,10 @@ def _echo_cjk(body: str, question: str) -> str:
     while len(clauses) > 1 and set(clauses[-1].strip()) <= set(asked):
         clauses.pop()
     rest = "，".join(c.strip() for c in clauses) if len(clauses) > 1 else (clauses[0].strip() if clauses else "")
-    rest = rest.lstrip(_CONNECTIVES).strip() if head else rest
-    rest = rest.rstrip(_CONNECTIVES).strip() if tail else rest
+    if head and rest[:1] in _LEADING:
+        rest = rest[1:].strip()
+    if tail and rest[-1:] in _TRAILING:
+        rest = rest[:-1].strip()
     return rest if len(rest) >= CJK_KEEP_MIN_CHARS else body
 
 
