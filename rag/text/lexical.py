@@ -36,6 +36,11 @@ def _jieba() -> object:
     return jieba
 
 
+def load_tokenizer() -> None:
+    """Load jieba's dictionary now (about a second) rather than on the first Chinese text."""
+    _jieba()
+
+
 def tokenize(text: str) -> list[str]:
     """Words of ``text``: CJK runs segmented with jieba (search mode), other words lower-cased."""
     tokens: list[str] = []
