@@ -59,12 +59,14 @@ class Chunker:
         chunk_size: int,
         chunk_overlap: int,
         length_function: Callable[[str], int] = len,
+        max_size: int | None = None,
     ) -> None:
         from langchain_text_splitters import RecursiveCharacterTextSplitter
 
         self.chunk_size = chunk_size
         self.chunk_overlap = chunk_overlap
         self._length = length_function
+        self._max_size = max_size  # a joined chunk never grows past this (the embedder's window)
         self._splitter = RecursiveCharacterTextSplitter(
             separators=SEPARATORS,
             keep_separator="end",
@@ -103,8 +105,10 @@ class Chunker:
 
     def _join_small(self, document: Document, chunks: list[Chunk], line_starts: list[int]) -> list[Chunk]:
         """Pieces under ``chunk_size / SMALL`` joined to their neighbour (see the module doc), while the result
-        stays within ``chunk_size * (1 + 1 / SMALL)``."""
+        stays within ``chunk_size * (1 + 1 / SMALL)`` and ``max_size``."""
         small, limit = self.chunk_size / SMALL, self.chunk_size * (1 + 1 / SMALL)
+        if self._max_size is not None:
+            limit = min(limit, self._max_size)
         out = list(chunks)
         i = 0
         while len(out) > 1 and i < len(out):

@@ -63,7 +63,7 @@ class ChunkEmbedActor:
         settings = ModelSettings(**options)
         configure_threads(settings.threads)  # this actor's own process: the CPUs Ray gave it
         self.embedder = create_embedder(spec, settings)
-        self.chunker = Chunker(chunk_size, overlap, self.embedder.count_tokens)
+        self.chunker = Chunker(chunk_size, overlap, self.embedder.count_tokens, self.embedder.max_tokens)
         self.max_bytes = max_bytes
         self.load_options = LoadOptions(**(load_options or {}))
 

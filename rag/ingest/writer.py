@@ -63,7 +63,7 @@ def apply(
     embedder = embedder_for([item.doc for item in sample])
     loaded = itertools.chain(sample, loaded)
     chunking = chunking_for(embedder)
-    chunker = Chunker(chunking.size, chunking.overlap, embedder.count_tokens)
+    chunker = Chunker(chunking.size, chunking.overlap, embedder.count_tokens, embedder.max_tokens)
     store = writer.store()
     vectors = writer.vectors(embedder.dimension)
     batch = EmbedBatch(embedder, vectors, options.batch_size * WINDOW_BATCHES)

@@ -183,6 +183,8 @@ def test_a_heading_the_splitter_cut_off_joins_the_chunk_under_it() -> None:
     assert all(token_count(c.text) >= 60 / 8 for c in chunks), [c.text for c in chunks]
     assert chunks[0].text.startswith("# Upgrading\n\nThe upgrade step 1") and chunks[0].start_line == 1
     assert all(token_count(c.text) <= 60 * 9 / 8 for c in chunks)
+    capped = Chunker(60, 0, length_function=token_count, max_size=60).split(doc)  # the embedder's window
+    assert all(token_count(c.text) <= 60 for c in capped) and len(capped) >= len(chunks)
 
 
 def test_a_small_last_piece_joins_the_chunk_before_and_a_lone_small_text_stays() -> None:
