@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 
+from rag.text.langdetect import has_cjk
 from rag.text.lexical import STOPWORDS, content_words, stems
 from rag.text.sentences import split_sentences
 
@@ -28,12 +29,9 @@ def trim_echo(text: str, question: str) -> str:
     body = text[: markers.start()] if markers else text
     if len(split_sentences(body)) > 1:
         return text
-    if _CJK_CHAR.search(body):
+    if has_cjk(body):
         trimmed = _echo_cjk(body, question)
-        if trimmed == body:
-            return text
-        trailing = markers.group(1).strip() if markers else ""
-        return f"{trimmed} {trailing}".strip() if trailing else trimmed
+        return text if trimmed == body else _with_markers(trimmed, markers)
     if not body.isascii():
         return text
     words = list(_ECHO_WORD.finditer(body))
@@ -60,11 +58,15 @@ def trim_echo(text: str, question: str) -> str:
     answer = body[kept[0].start() : kept[-1].end()]
     if end == len(words):  # the answer's own ending ("(yes or no).") stays
         answer = body[kept[0].start() :].rstrip()
+    return _with_markers(answer, markers)
+
+
+def _with_markers(answer: str, markers: re.Match[str] | None) -> str:
+    """``answer`` followed by the citation markers the untrimmed text ended with."""
     trailing = markers.group(1).strip() if markers else ""
     return f"{answer} {trailing}".strip() if trailing else answer
 
 
-_CJK_CHAR = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7af]")
 # The question word whose slot the answer fills: 哪一年, 什么, 谁, 多少, 几个, 何时 ...
 _WH_CJK = re.compile(
     r"哪一?[个些条位家种类样款年里儿国座所部本支场次届]?|什么|谁|多少|几[个年岁次位种名]?|何[时地处人种]"

@@ -207,16 +207,20 @@ def check(raw: str, question: str, passages: list[str]) -> Checked:
         return Checked("", [], "extractive", cleaned.invalid, [])
     if body and not cleaned.cited and says_not_found(body):
         return Checked(cleaned.text, [], "refused", cleaned.invalid, [])
-    short = _short_answer_source(body, question, passages)
-    if short:  # a short answer ("2017") copied from a sentence that answers the question
-        cited = [n for n in cleaned.cited if n in short] or short[:1]
-        text = cleaned.text if cleaned.cited else f"{body} [{cited[0]}]"
-        return Checked(text, cited, "generated", cleaned.invalid, [], [SentenceSupport(text, cited, short)])
-    near = _near_short_answer(body, question, passages)
-    if near:  # a garbled copy of a name ("Perse Shelley"): the passage's own words instead
-        number, words = near
-        text = f"{words} [{number}]"
-        return Checked(text, [number], "snapped", cleaned.invalid, [], [SentenceSupport(text, [number], [number])])
+    if 0 < len(tokenize(body)) <= SHORT_ANSWER_TOKENS:  # a phrase, perhaps copied from a passage
+        sentences = _in_context(_sentences([evidence(p) for p in passages]))
+        relevance = _Relevance(tokenize(question), sentences)
+        short = _short_answer_source(body, sentences, relevance)
+        if short:  # a short answer ("2017") copied from a sentence that answers the question
+            cited = [n for n in cleaned.cited if n in short] or short[:1]
+            text = cleaned.text if cleaned.cited else f"{body} [{cited[0]}]"
+            return Checked(text, cited, "generated", cleaned.invalid, [], [SentenceSupport(text, cited, short)])
+        near = _near_short_answer(body, sentences, relevance)
+        if near:  # a garbled copy of a name ("Perse Shelley"): the passage's own words instead
+            number, words = near
+            text = f"{words} [{number}]"
+            support = [SentenceSupport(text, [number], [number])]
+            return Checked(text, [number], "snapped", cleaned.invalid, [], support)
     support = sentence_support(cleaned.text, passages)
     unsupported = [s.text for s in support if not s.grounded]
     if body and any(s.grounded for s in support) and _addresses(question, support, passages):
@@ -230,8 +234,9 @@ def check(raw: str, question: str, passages: list[str]) -> Checked:
 def _without_the_question(text: str, question: str) -> str:
     """``text`` less the sentences that only repeat the question (a small model may loop on it): no answer."""
     asked = _bare(question)
-    kept = [s for s in split_sentences(text) if _bare(strip_markers(s)) != asked]
-    if len(kept) == len(split_sentences(text)):
+    said = split_sentences(text)
+    kept = [s for s in said if _bare(strip_markers(s)) != asked]
+    if len(kept) == len(said):
         return text
     return " ".join(kept) if kept and not any("\u4e00" <= c <= "\u9fff" for c in question) else "".join(kept)
 
@@ -245,18 +250,14 @@ SHORT_RELEVANT = 0.25  # a word-for-word short answer's sentence (with its neigh
 SHORT_ANSWER_TOKENS = 8  # an answer of at most this many tokens may be a phrase copied from a passage
 
 
-def _short_answer_source(body: str, question: str, passages: list[str]) -> list[int]:
-    """Passages with a sentence that contains ``body`` word for word (case and whitespace aside) and bears on the
-    question about as well as the best one does: the support of a short answer such as "2017", which shares no
-    word with the question. Instruction-like passage sentences never count; empty when there is none."""
-    tokens = tokenize(body)
-    if not tokens or len(tokens) > SHORT_ANSWER_TOKENS:
-        return []
+def _short_answer_source(body: str, sentences: list[tuple[int, str, set[str]]], relevance: _Relevance) -> list[int]:
+    """Passages with a sentence that contains ``body`` word for word (case and whitespace aside) and, read with its
+    neighbours (``sentences`` from ``_in_context``), covers ``SHORT_RELEVANT`` of what the best one covers of the
+    question: the support of a short answer such as "2017", which shares no word with the question.
+    Instruction-like passage sentences never count (``evidence``); empty when there is none."""
     needle = "".join(body.casefold().split()).rstrip(".。")  # whitespace aside: "2020年" is in "于 2020 年提出"
     if not needle:
         return []
-    sentences = _in_context(_sentences([evidence(p) for p in passages]))
-    relevance = _Relevance(tokenize(question), sentences)
     needed = SHORT_RELEVANT * relevance.best
     found = [
         n
@@ -266,13 +267,11 @@ def _short_answer_source(body: str, question: str, passages: list[str]) -> list[
     return list(dict.fromkeys(found))
 
 
-def _near_short_answer(body: str, question: str, passages: list[str]) -> tuple[int, str] | None:
+def _near_short_answer(
+    body: str, sentences: list[tuple[int, str, set[str]]], relevance: _Relevance
+) -> tuple[int, str] | None:
     """(passage number, its words) for a short answer that is nearly passage text (``rag.answer.spans``), taken
-    from a sentence that bears on the question about as well as the best one does; None otherwise."""
-    if not body or len(tokenize(body)) > SHORT_ANSWER_TOKENS:
-        return None
-    sentences = _in_context(_sentences([evidence(p) for p in passages]))
-    relevance = _Relevance(tokenize(question), sentences)
+    from a sentence that, with its neighbours, bears on the question about as well as the best one does."""
     usable = [(n, s) for n, s, words in sentences if relevance.of(words) >= RELEVANT * relevance.best]
     found = nearest_span(body, [s for _, s in usable])
     return (usable[found[0]][0], found[1]) if found else None

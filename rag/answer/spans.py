@@ -13,10 +13,11 @@ from __future__ import annotations
 import re
 from difflib import SequenceMatcher
 
+from rag.text.langdetect import has_cjk
+
 MIN_RATIO = 0.8  # 0.8: one letter in five may differ ("Perse Shelley" ~ "Percy Shelley" is 0.85)
 MAX_ANSWER_CHARS = 60  # longer answers are phrases, not garbled names: left to the sentence checks
 _WORD = re.compile(r"\S+")
-_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7af]")
 _EDGE = " \t\n.,;:!?\"'()[]“”‘’「」『』（），。；：！？、"
 
 
@@ -24,7 +25,7 @@ def _windows(sentence: str, answer: str) -> list[str]:
     """Stretches of ``sentence`` as long as ``answer``: runs of as many whole words for a spaced answer, runs of as
     many characters or one more (a dropped character) for a CJK one. Never shorter: a stretch that is the answer less
     a word ("Museum of" for "Museum of Art") matches closely but says something else."""
-    if _CJK.search(answer):
+    if has_cjk(answer):
         size = len("".join(answer.split()))
         text = "".join(sentence.split())
         return [

@@ -10,6 +10,11 @@ _HANGUL = re.compile(r"[\uac00-\ud7af]")
 _LETTER = re.compile(r"[A-Za-z\u00c0-\u024f]")
 
 
+def has_cjk(text: str) -> bool:
+    """Whether ``text`` holds a Chinese, Japanese or Korean character."""
+    return _CJK.search(text) is not None
+
+
 def cjk_ratio(text: str) -> float:
     """Share of CJK characters among letters, counting a Latin word (~5 letters) as one unit."""
     cjk = len(_CJK.findall(text))
