@@ -86,10 +86,10 @@ def f1_score(prediction: str, answers: list[str], language: str) -> float:
     return max((_f1(normalize_en(prediction).split(), normalize_en(a).split()) for a in answers), default=0.0)
 
 
-def _flatten(answers: list[Any]) -> list[str]:
+def flatten_answers(answers: list[Any]) -> list[str]:
     out: list[str] = []
     for a in answers:
-        out.extend(_flatten(a) if isinstance(a, list | tuple) else [str(a)])
+        out.extend(flatten_answers(a) if isinstance(a, list | tuple) else [str(a)])
     return out
 
 
@@ -101,7 +101,7 @@ def answer_contained(prediction: str, answers: list[Any], language: str) -> floa
         return "".join(text.split()) if language in ("zh", "ja", "ko") else " ".join(text.split())
 
     said = fold(prediction)
-    return max((float(bool(fold(a)) and fold(a) in said) for a in _flatten(answers)), default=0.0)
+    return max((float(bool(fold(a)) and fold(a) in said) for a in flatten_answers(answers)), default=0.0)
 
 
 def faithfulness(answer: Any) -> float:
@@ -294,7 +294,7 @@ def score_answers(pipeline: Any, data: BeirSet, limit: int) -> AnswerScores | No
             contained.append(0.0)
             continue
         prediction = strip_citations(answer.text)
-        references = _flatten(item["answers"])
+        references = flatten_answers(item["answers"])
         em.append(exact_match(prediction, references, language))
         f1.append(f1_score(prediction, references, language))
         contained.append(answer_contained(prediction, references, language))

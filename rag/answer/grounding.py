@@ -285,18 +285,27 @@ def question_coverage(question: str, passages: list[str]) -> float:
 
     Stems and neighbours (``benchmarks/calibrate.py --coverage``): "Protestants" answers "protestant", and a
     question's words are often split over two sentences of the paragraph that answers it."""
+    return max(passage_coverage(question, passages), default=0.0)
+
+
+def passage_coverage(question: str, passages: list[str]) -> list[float]:
+    """``question_coverage`` of each passage, the words weighted by their rarity among all the passages'
+    sentences (so the numbers compare passages); all 1.0 when the question has no content word."""
     words = stems(content_words(question))
     if not words:
-        return 1.0
+        return [1.0] * len(passages)
     sentences: list[tuple[int, str, set[str]]] = []
     for n, passage in enumerate(passages, start=1):
         pieces = [s for s in split_sentences(evidence(passage)) if not is_instruction(s)]
         found = [stems(content_words(s)) for s in pieces]
         for i, sentence in enumerate(pieces):
             sentences.append((n, sentence, set().union(*found[max(0, i - NEIGHBOURS) : i + NEIGHBOURS + 1])))
-    if not sentences:
-        return 0.0
-    return _Relevance(list(words), sentences).best
+    best = [0.0] * len(passages)
+    if sentences:
+        relevance = _Relevance(list(words), sentences)
+        for n, _, found in sentences:
+            best[n - 1] = max(best[n - 1], relevance.of(found))
+    return best
 
 
 def _addresses(question: str, support: list[SentenceSupport], passages: list[str]) -> bool:

@@ -14,6 +14,7 @@ from rag.answer.generators.base import GenerationRequest, Generator
 from rag.answer.generators.registry import grounding_mode
 from rag.answer.grounding import check, ground, question_coverage
 from rag.answer.prompting import answer_form
+from rag.answer.select import read_first
 from rag.config import AnswerSettings
 from rag.text.langdetect import is_cjk_language
 from rag.text.lexical import content_words
@@ -65,12 +66,14 @@ def plan(
     *,
     started: float,
 ) -> Turn:
-    """Keep the relevant hits (``relevant_hits``) and prepare the generator's request once (passages fitted to its
-    context); the generator is only loaded when something relevant was found and the question is not gated
-    (``gated``)."""
+    """Keep the relevant hits (``relevant_hits``), a factoid's best-covering one first (``read_first``), and prepare
+    the generator's request once (passages fitted to its context); the generator is only loaded when something
+    relevant was found and the question is not gated (``gated``)."""
     relevant = relevant_hits(standalone, hits, threshold, settings.lexical_relevance)
     if relevant and gated(standalone, language, relevant, settings.min_coverage):
         relevant = []
+    if answer_form(standalone, language) == "short":
+        relevant = read_first(standalone, relevant)  # a factoid reads the first passage or two only
     model: Generator | None = None
     request: GenerationRequest | None = None
     mode = "snap"
