@@ -51,6 +51,20 @@ def test_questions_use_the_light_engine_once_the_ir_is_cached(cache: Path) -> No
 
 
 @pytest.mark.slow
+def test_many_questions_are_embedded_in_batches_in_their_order(cache: Path) -> None:
+    from rag.embed import light as light_module
+
+    SentenceTransformerEmbedder(MINILM).embed_documents(["make sure the IR is cached"])
+    engine = SentenceTransformerEmbedder(MINILM)._light_engine()
+    assert isinstance(engine, LightQueryEngine)
+    texts = [f"question {i}: " + "why " * (i % 7) + QUESTIONS[i % 3] for i in range(light_module.BATCH * 2 + 5)]
+    together = engine.embed(texts)
+    alone = np.vstack([engine.embed([t]) for t in texts])
+    assert together.shape == (len(texts), 384)
+    assert float((together * alone).sum(axis=1).min()) > 0.999  # each row is its own text's vector (int8: not exact)
+
+
+@pytest.mark.slow
 def test_a_cold_question_imports_neither_torch_nor_sentence_transformers(cache: Path) -> None:
     SentenceTransformerEmbedder(MINILM).embed_documents(["make sure the IR is cached"])
     code = (
