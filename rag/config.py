@@ -131,7 +131,7 @@ class AnswerSettings:
     ``openai`` uses ``base_url``, ``llm_model``, ``request_timeout`` and ``max_retries`` (the API key comes from
     $RAG_API_KEY_OPENAI or $OPENAI_API_KEY). ``grounding``: how answers are checked (auto: the backend's own mode).
     ``min_coverage``: a factoid question is refused without asking the model when no passage sentence covers this
-    share of its content words (a CJK question: 3/4 of it; rarity-weighted; 0: off; calibrated with
+    share of its content words (asking words such as "谁" left out; rarity-weighted; 0: off; calibrated with
     ``benchmarks/calibrate.py --coverage``). ``lexical_relevance``: a passage under the similarity threshold still
     counts as relevant when one of its sentences covers this share of the question's words (0: off; same
     calibration). ``max_new_tokens``/``context_tokens`` 0: the backend's default."""

@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 
 from rag.text.langdetect import has_cjk
-from rag.text.lexical import STOPWORDS, content_words, stems
+from rag.text.lexical import CJK_QUESTION_WORD, STOPWORDS, content_words, stems
 from rag.text.sentences import split_sentences
 
 ECHO_MIN_WORDS = 7  # a short answer of fewer words is left as written
@@ -68,9 +68,6 @@ def _with_markers(answer: str, markers: re.Match[str] | None) -> str:
 
 
 # The question word whose slot the answer fills: 哪一年, 什么, 谁, 多少, 几个, 何时 ...
-_WH_CJK = re.compile(
-    r"哪一?[个些条位家种类样款年里儿国座所部本支场次届]?|什么|谁|多少|几[个年岁次位种名]?|何[时地处人种]"
-)
 CJK_ECHO_MIN_CHARS = 4  # characters of the question repeated at the answer's edges, at least, to count as an echo
 CJK_KEEP_MIN_CHARS = 2  # and the answer left must keep at least this many
 # One of these left at an echo's edge goes with it ("由 | Lewis 等人于 2020 年 | 提出"); few words start or end so
@@ -84,7 +81,7 @@ def _echo_cjk(body: str, question: str) -> str:
     """``body`` less its start where it repeats the question's words before the question word, and its end where it
     repeats those after it: "隆柯龙类是 | 泰坦巨龙类 | 的一个演化支" for "隆柯龙类是 | 哪一类 | 的一个演化支？"."""
     asked = "".join(question.split()).rstrip(_PUNCTUATION).rstrip("的呢吗")
-    wh = _WH_CJK.search(asked)
+    wh = CJK_QUESTION_WORD.search(asked)
     if wh is None:
         return body
     before, after = asked[: wh.start()], asked[wh.end() :]

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 
 from rag.answer.citations import clean_markers, evidence, is_instruction, sentence_support, strip_markers
 from rag.answer.spans import nearest_span
-from rag.text.lexical import content_words, stems, tokenize
+from rag.text.lexical import content_words, is_question_word, stems, tokenize
 from rag.text.sentences import MARKUP, split_sentences
 from rag.types import SentenceSupport
 
@@ -279,9 +279,10 @@ def _near_short_answer(
 
 def question_coverage(question: str, passages: list[str]) -> float:
     """How much of the question the best passage sentence, read with its neighbours, covers: the share of the
-    question's content words (function words dropped, English words stemmed, each weighted by its rarity among
-    the passage sentences) found in one sentence or the sentence before or after it. Instruction-like sentences
-    never count. 1.0 when the question has no content word (nothing to judge by).
+    question's content words (function words and asking words such as "谁", "哪一年", "how many" dropped, English
+    words stemmed, each weighted by its rarity among the passage sentences) found in one sentence or the sentence
+    before or after it. Instruction-like sentences never count. 1.0 when the question has no content word
+    (nothing to judge by).
 
     Stems and neighbours (``benchmarks/calibrate.py --coverage``): "Protestants" answers "protestant", and a
     question's words are often split over two sentences of the paragraph that answers it."""
@@ -291,7 +292,7 @@ def question_coverage(question: str, passages: list[str]) -> float:
 def passage_coverage(question: str, passages: list[str]) -> list[float]:
     """``question_coverage`` of each passage, the words weighted by their rarity among all the passages'
     sentences (so the numbers compare passages); all 1.0 when the question has no content word."""
-    words = stems(content_words(question))
+    words = stems({w for w in content_words(question) if not is_question_word(w)})
     if not words:
         return [1.0] * len(passages)
     sentences: list[tuple[int, str, set[str]]] = []

@@ -16,7 +16,6 @@ from rag.answer.grounding import check, ground, question_coverage
 from rag.answer.prompting import answer_form
 from rag.answer.select import read_first
 from rag.config import AnswerSettings
-from rag.text.langdetect import is_cjk_language
 from rag.text.lexical import content_words
 from rag.text.paths import display_path
 from rag.types import Answer, Citation, DoneEvent, Hit, PassagesEvent, StreamEvent, TokenEvent
@@ -29,9 +28,6 @@ REFUSALS = {
     "ja": "わかりません：文書にはこの質問の答えがありません。",
     "ko": "모르겠습니다: 문서에 이 질문에 대한 답이 없습니다.",
 }
-
-
-CJK_COVERAGE = 0.75  # share of min_coverage a CJK question must reach (benchmarks/calibrate.py --coverage)
 
 
 @dataclass(frozen=True)
@@ -121,12 +117,10 @@ def gated(question: str, language: str, relevant: list[Hit], min_coverage: float
     """Whether a factoid question (two or more content words) is refused before the model runs: no sentence of the
     relevant passages, read with its neighbours, covers ``min_coverage`` of its words (``question_coverage``). The
     passages are then about its topic but do not hold its fact, and a small model would answer from the nearest
-    sentence anyway. For a Chinese, Japanese or Korean question the bar is ``CJK_COVERAGE`` of it: a translated
-    question's words and the passage's are segmented apart more often (calibrated on XQuAD zh and CMRC 2018)."""
+    sentence anyway. One bar for every language: a question's asking words ("谁", "哪一年"), which Chinese
+    questions have more of as words of their own, do not count (calibrated on XQuAD en/zh and CMRC 2018)."""
     if not relevant or min_coverage <= 0 or not _factoid(question, language):
         return False
-    if is_cjk_language(language):
-        min_coverage *= CJK_COVERAGE
     covered = question_coverage(question, [h.chunk.text for h in relevant])
     if covered < min_coverage:
         log.info("refusing: the best passage sentence covers %.2f of the question (< %.2f)", covered, min_coverage)

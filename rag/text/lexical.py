@@ -64,6 +64,18 @@ what when where which while who whom why will with would you your yours yourself
 的 了 是 在 和 与 及 或 也 都 就 而 被 把 对 从 吗 呢 吧 啊 之 其 这 那 个 有 为 以 于 中"""
 STOPWORDS = frozenset(_STOPWORDS_TEXT.split())
 
+# A question's own asking words ("哪一年", "谁", "多少", "how many"): never in the passage that answers it, so a
+# measure of how much of a question a passage covers leaves them out (English wh-words are STOPWORDS already).
+CJK_QUESTION_WORD = re.compile(
+    r"哪一?[个些条位家种类样款年里儿国座所部本支场次届]?|什么|谁|多少|几[个年岁次位种名]?|何[时地处人种]"
+)
+_QUESTION_WORDS_EN = frozenset({"many", "much"})
+
+
+def is_question_word(token: str) -> bool:
+    """Whether a token of a question only asks (see ``CJK_QUESTION_WORD``), rather than names what it is about."""
+    return token in _QUESTION_WORDS_EN or (not token.isascii() and CJK_QUESTION_WORD.search(token) is not None)
+
 
 def content_words(text: str) -> set[str]:
     """The tokens of ``text`` that carry meaning: function words and single ASCII characters left out."""
