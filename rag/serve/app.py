@@ -87,15 +87,18 @@ def create_app(pipeline: RagPipeline, settings: ServerSettings | None = None) ->
     app.include_router(service.router, dependencies=auth, responses=unauthorized)
     app.include_router(openai.router, dependencies=auth, responses=unauthorized)
     app.include_router(web_page.router)  # the web page at / (public; its API calls need the key)
-    app.state.mcp = mount_mcp(app, pipeline, settings) if settings.mcp else None
+    app.state.mcp = mount_mcp(app, pipeline, settings, uploads.write_lock) if settings.mcp else None
     return app
 
 
-def mount_mcp(app: FastAPI, pipeline: RagPipeline, settings: ServerSettings) -> HttpTransport:
+def mount_mcp(
+    app: FastAPI, pipeline: RagPipeline, settings: ServerSettings, write_lock: threading.Lock
+) -> HttpTransport:
     """The MCP tools at ``/mcp`` (streamable HTTP): the SDK's ASGI app as a route of this app, so the API key
-    (``BearerAuth``) and the body limit apply; ``lifespan`` runs it."""
+    (``BearerAuth``), the body limit and the concurrency limit apply; ``lifespan`` runs it. Its write tools take
+    ``write_lock``, the upload jobs' (``Uploads.write_lock``), so they never race an upload or a watched change."""
     transport = HttpTransport(
-        create_mcp_server(pipeline, allow_writes=settings.mcp_allow_writes),
+        create_mcp_server(pipeline, allow_writes=settings.mcp_allow_writes, write_lock=write_lock),
         host=settings.host,
         allowed_hosts=settings.allowed_hosts,
         max_body_bytes=settings.max_body_bytes,

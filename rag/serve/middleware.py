@@ -27,6 +27,7 @@ PUBLIC_PATHS = frozenset({"/health", "/openapi.json", "/docs", "/docs/oauth2-red
 PUBLIC_PREFIXES = ("/web/",)
 # Requests that run models or touch the index count against the concurrency limit; the rest are cheap.
 LIMITED_PREFIXES = ("/ask", "/search", "/documents", "/info", "/v1/chat/completions")
+LIMITED_POSTS = ("/mcp",)  # MCP tool calls (POST); a session's long-lived GET event stream is not counted
 
 
 class _BodyTooLarge(HTTPException):
@@ -108,6 +109,12 @@ def is_public(path: str) -> bool:
     return path in PUBLIC_PATHS or path.startswith(PUBLIC_PREFIXES)
 
 
+def limited(method: str, path: str) -> bool:
+    """Whether a request counts against ``max_concurrency``: the routes that run models or touch the index, and
+    MCP messages (its tools do the same)."""
+    return path.startswith(LIMITED_PREFIXES) or (method == "POST" and path.rstrip("/") in LIMITED_POSTS)
+
+
 class ConcurrencyLimit:
     """At most ``limit`` limited requests at once (a streamed answer counts until its last byte); more are
     answered 503 with Retry-After right away instead of queueing behind slow model calls."""
@@ -119,7 +126,7 @@ class ConcurrencyLimit:
         self.active = 0  # only touched on the event loop
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not scope["path"].startswith(LIMITED_PREFIXES):
+        if scope["type"] != "http" or not limited(scope["method"], scope["path"]):
             await self.app(scope, receive, send)
             return
         if self.active >= self.limit:

@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import json
 import socket
+import threading
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import anyio
+import pytest
 from mcp import Client
 from mcp_support import TOOLS, WRITE_TOOLS, data, text
 
@@ -20,9 +22,15 @@ from rag.text.paths import display_path, document_id
 QUESTION = "When was the Transformer architecture introduced?"
 
 
-def run(pipeline: RagPipeline, scenario: Callable[[Client], Awaitable[None]], *, allow_writes: bool = False) -> None:
+def run(
+    pipeline: RagPipeline,
+    scenario: Callable[[Client], Awaitable[None]],
+    *,
+    allow_writes: bool = False,
+    write_lock: threading.Lock | None = None,
+) -> None:
     async def main() -> None:
-        async with Client(create_server(pipeline, allow_writes=allow_writes)) as client:
+        async with Client(create_server(pipeline, allow_writes=allow_writes, write_lock=write_lock)) as client:
             await scenario(client)
 
     anyio.run(main)
@@ -246,3 +254,33 @@ def test_host_checks_accept_the_bound_address_and_loopback_only() -> None:
     wildcard = transport_security("0.0.0.0")
     assert f"{socket.gethostname()}:*" in wildcard.allowed_hosts  # this machine's own name
     assert "0.0.0.0:*" not in wildcard.allowed_hosts
+
+
+def test_writes_wait_for_the_servers_other_writer(
+    indexed: Callable[..., RagPipeline], copy_corpus: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from rag.mcp import server
+
+    monkeypatch.setattr(server, "WRITE_WAIT_S", 0.2)
+    pipeline = indexed()
+    before = [d.path for d in pipeline.documents()]
+    (copy_corpus / "zebras.md").write_text("# Zebras\n\nZebras have black and white stripes.\n", encoding="utf-8")
+    lock = threading.Lock()
+
+    async def busy(client: Client) -> None:
+        for name, args in [
+            ("ingest_paths", {"paths": [str(copy_corpus / "zebras.md")]}),
+            ("remove_document", {"document": before[0]}),
+        ]:
+            result = await client.call_tool(name, args)
+            assert result.is_error and "busy with another write" in text(result), name
+
+    async def free(client: Client) -> None:
+        report = data(await client.call_tool("ingest_paths", {"paths": [str(copy_corpus / "zebras.md")]}))
+        assert report["files_added"] == 1
+
+    with lock:  # an upload job holds the lock: the write tools give up with a clear error, nothing changes
+        run(pipeline, busy, allow_writes=True, write_lock=lock)
+    assert [d.path for d in pipeline.documents()] == before
+    run(pipeline, free, allow_writes=True, write_lock=lock)  # released: they write, and give the lock back
+    assert lock.acquire(blocking=False)

@@ -360,6 +360,14 @@ def test_upload_limit(pipeline: RagPipeline, client_for: Any) -> None:
     assert wait_for_job(client, small.json()["id"])["status"] == "done"
 
 
+def test_mcp_tool_calls_count_against_the_limit_and_its_event_stream_does_not() -> None:
+    from rag.serve.middleware import limited
+
+    assert limited("POST", "/mcp") and limited("POST", "/mcp/") and limited("POST", "/ask")
+    assert not limited("GET", "/mcp")  # a session's long-lived event stream would hold a slot for good
+    assert not limited("DELETE", "/mcp") and not limited("GET", "/health")
+
+
 def test_concurrency_limit_answers_503_with_retry_after(
     fake_pipeline: Factory, corpus_dir: Path, client_for: Any
 ) -> None:
@@ -378,6 +386,8 @@ def test_concurrency_limit_answers_503_with_retry_after(
         assert_error(busy, 503, "busy")
         assert busy.headers["retry-after"] == "3"
         assert client.get("/health").status_code == 200  # health is never limited
+        mcp_headers = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
+        assert_error(client.post("/mcp", json={"jsonrpc": "2.0", "id": 1, "method": "ping"}, headers=mcp_headers), 503)
     finally:
         gated.release.set()
         first.join(WAIT_S)
