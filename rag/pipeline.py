@@ -325,6 +325,14 @@ class RagPipeline:
         finally:
             self._stamp = (-1, -1)
 
+    def followed_links(self, folders: list[Path]) -> tuple[list[Path], list[Path]]:
+        """What an ingest reaches through symlinks out of ``folders`` (folders, files; none without follow_symlinks)."""
+        if not self.config.ingest.follow_symlinks:
+            return [], []
+        from rag.ingest.discovery import followed_links
+
+        return followed_links(folders, self.index_path.expanduser().resolve())
+
     def remove(self, paths: Iterable[str | Path]) -> int:
         """Delete the documents at ``paths`` (files, or every document under a folder); returns how many."""
         try:

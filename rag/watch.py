@@ -152,6 +152,11 @@ class FolderWatcher:
         self.error: BaseException | None = None  # what ended a background run, if it failed
         folders = [r for r in self.roots if r.is_dir()]
         files = [r for r in self.roots if not r.is_dir()]
+        self.scopes = list(self.roots)  # where a changed path may lie: the roots, and followed links' targets
+        linked_folders, linked_files = pipeline.followed_links(folders)  # their events come at the targets' paths
+        folders += linked_folders
+        files += linked_files
+        self.scopes += linked_folders + linked_files
         self.filter = WatchFilter(folders, files, self.index)
         # A watched file is watched through its folder, not recursively: editors replace files by renaming a new
         # one over them, and a watch on the file itself would follow the old inode.
@@ -239,7 +244,7 @@ class FolderWatcher:
         waiting = False
         while True:
             try:
-                self._apply([str(r) for r in self.roots], initial=True)
+                self._apply([str(r) for r in self.scopes], initial=True)
                 return True
             except IndexLockedError as exc:
                 if not waiting:
@@ -312,7 +317,7 @@ class FolderWatcher:
     def _apply(self, changed: list[str], *, initial: bool = False) -> IngestReport:
         t0 = time.perf_counter()
         with self.write_lock if self.write_lock is not None else contextlib.nullcontext():
-            report = self.pipeline.ingest_changes(changed, self.roots, metadata=self.metadata)
+            report = self.pipeline.ingest_changes(changed, self.scopes, metadata=self.metadata)
         changed_index = bool(report.files_added or report.files_updated or report.files_removed)
         if changed_index:
             self.commits += 1

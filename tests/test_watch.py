@@ -125,6 +125,43 @@ def test_created_modified_renamed_moved_and_deleted_files(
     assert reader.verify() == []
 
 
+def test_with_follow_symlinks_changes_behind_a_link_out_of_the_folder_are_seen(
+    tmp_path: Path, watching: Callable[..., FolderWatcher], fake_pipeline: Factory
+) -> None:
+    docs, shared, notes = tmp_path / "docs", tmp_path / "shared", tmp_path / "notes"
+    for folder in (docs, shared, notes):
+        folder.mkdir()
+    (docs / "local.md").write_text("Local notes about gardening tools.\n", encoding="utf-8")
+    (shared / "otters.md").write_text("Otters float on their backs to eat.\n", encoding="utf-8")
+    (notes / "wolves.md").write_text("Wolves howl to find their pack.\n", encoding="utf-8")
+    (docs / "shared").symlink_to(shared, target_is_directory=True)
+    (docs / "wolves.md").symlink_to(notes / "wolves.md")
+    pipeline = fake_pipeline(follow_symlinks=True)
+    w = watching(docs, pipeline=pipeline)
+    reader = fake_pipeline(index=pipeline.index_path)
+    assert stored(reader) == {"local.md", "otters.md", "wolves.md"}  # the initial sync follows both links
+
+    (shared / "herons.md").write_text("Herons stand still in shallow water to fish.\n", encoding="utf-8")
+    wait_until(lambda: top(reader, "herons shallow water fish") == "herons.md", "a file added behind a link")
+    (notes / "wolves.md").write_text("Wolves roam the northern forests in winter.\n", encoding="utf-8")
+    wait_until(lambda: "northern forests" in texts(reader, "wolves roam forests"), "a linked file changed")
+    (shared / "otters.md").unlink()
+    wait_until(lambda: "otters.md" not in stored(reader), "a file deleted behind a link is removed")
+    assert stored(reader) == {"local.md", "herons.md", "wolves.md"} and reader.verify() == []
+    assert w.error is None
+
+
+def test_without_follow_symlinks_nothing_behind_a_link_is_watched(tmp_path: Path, fake_pipeline: Factory) -> None:
+    docs, shared = tmp_path / "docs", tmp_path / "shared"
+    docs.mkdir()
+    shared.mkdir()
+    (docs / "shared").symlink_to(shared, target_is_directory=True)
+    plain = FolderWatcher(fake_pipeline(), [docs])
+    assert plain.scopes == [docs.resolve()]
+    following = FolderWatcher(fake_pipeline(index=tmp_path / "other", follow_symlinks=True), [docs])
+    assert following.scopes == [docs.resolve(), shared.resolve()]
+
+
 def test_a_burst_of_saves_is_one_commit(
     copy_corpus: Path, watching: Callable[..., FolderWatcher], fake_pipeline: Factory
 ) -> None:

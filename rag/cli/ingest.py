@@ -10,11 +10,11 @@ from rag.cli.options import (
     add_embedder,
     add_embedding_options,
     add_metadata,
+    add_reading_options,
     key_value,
     open_pipeline,
 )
 from rag.cli.output import print_ingest_report, to_json
-from rag.config import OCR_MODES
 
 
 def register(subparsers: Subparsers) -> None:
@@ -24,19 +24,7 @@ def register(subparsers: Subparsers) -> None:
     p.add_argument("--sync", action="store_true", help="also remove documents whose files under PATHS are gone")
     p.add_argument("--chunk-size", type=int, dest="chunk_size", help="chunk size in embedder tokens (default 200)")
     p.add_argument("--chunk-overlap", type=int, dest="chunk_overlap", help="overlap in tokens (default 30)")
-    p.add_argument("--max-file-mb", type=float, dest="max_file_mb", help="skip files larger than this (default 50)")
-    p.add_argument(
-        "--ocr",
-        choices=OCR_MODES,
-        help="OCR: auto (default: scanned PDF pages and images), always (every PDF page), never",
-    )
-    p.add_argument(
-        "--follow-symlinks",
-        action="store_true",
-        default=None,
-        dest="follow_symlinks",
-        help="also follow symlinks whose target lies outside the folders given",
-    )
+    add_reading_options(p)
     add_metadata(p, "metadata stored with every document of this ingest, for --filter meta.KEY=VALUE (repeatable)")
     p.add_argument(
         "--ray",

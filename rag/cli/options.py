@@ -22,7 +22,7 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeAlias
 
-from rag.config import INDEX_TYPES, LLM_RUNTIMES, PRECISIONS, RagConfig
+from rag.config import INDEX_TYPES, LLM_RUNTIMES, OCR_MODES, PRECISIONS, RagConfig
 from rag.errors import RagError
 
 if TYPE_CHECKING:
@@ -147,6 +147,23 @@ def add_metadata(p: argparse.ArgumentParser, help_text: str) -> None:
     """``--metadata KEY=VALUE`` (repeatable), stored with the documents a command ingests (``rag ingest``,
     ``rag watch``); parsed by ``key_value``."""
     p.add_argument("--metadata", action="append", default=[], metavar="KEY=VALUE", help=help_text)
+
+
+def add_reading_options(p: argparse.ArgumentParser) -> None:
+    """How files are read (``rag ingest``, ``rag watch``): ``--max-file-mb``, ``--ocr``, ``--follow-symlinks``."""
+    p.add_argument("--max-file-mb", type=float, dest="max_file_mb", help="skip files larger than this (default 50)")
+    p.add_argument(
+        "--ocr",
+        choices=OCR_MODES,
+        help="OCR: auto (default: scanned PDF pages and images), always (every PDF page), never",
+    )
+    p.add_argument(
+        "--follow-symlinks",
+        action="store_true",
+        default=None,
+        dest="follow_symlinks",
+        help="also follow symlinks whose target lies outside the folders given",
+    )
 
 
 def add_index_type(p: argparse.ArgumentParser, help_text: str = INDEX_TYPE_HELP) -> None:

@@ -15,7 +15,15 @@ from dataclasses import asdict
 from types import FrameType
 from typing import TYPE_CHECKING
 
-from rag.cli.options import Subparsers, add_config_options, add_embedder, add_metadata, key_value, open_pipeline
+from rag.cli.options import (
+    Subparsers,
+    add_config_options,
+    add_embedder,
+    add_metadata,
+    add_reading_options,
+    key_value,
+    open_pipeline,
+)
 from rag.cli.output import print_ingest_report
 
 if TYPE_CHECKING:
@@ -35,6 +43,7 @@ def register(subparsers: Subparsers) -> None:
         help="apply changes once nothing has changed for this long (default 200; a burst is one commit)",
     )
     p.add_argument("--poll", action="store_true", help="poll for changes (network file systems, containers)")
+    add_reading_options(p)
     add_config_options(p)
     p.set_defaults(func=watch)
 

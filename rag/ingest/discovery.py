@@ -112,6 +112,35 @@ def find_files(
     return sorted(found.values(), key=lambda f: str(f.path)), skipped
 
 
+def followed_links(folders: list[Path], exclude: Path | None = None) -> tuple[list[Path], list[Path]]:
+    """The targets (resolved) of the symlinks a ``follow_symlinks`` walk of ``folders`` follows out of them: the
+    linked folders and the linked files that lie outside every one of ``folders``, nested links included, each
+    once. A watcher watches these too, since events under a link's target are reported at the target's path."""
+    roots = [f.resolve() for f in folders]
+    linked_folders: dict[Path, None] = {}
+    linked_files: dict[Path, None] = {}
+    visited = set(roots)
+    for root in roots:
+        for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
+            base = Path(dirpath)
+            for name in list(dirnames):
+                path = base / name
+                real = path.resolve()
+                if is_skipped_name(name, folder=True) or real in visited or (exclude is not None and real == exclude):
+                    dirnames.remove(name)
+                    continue
+                visited.add(real)
+                if path.is_symlink() and not any(_inside(real, r) for r in roots):
+                    linked_folders[real] = None
+            for name in filenames:
+                path = base / name
+                if path.is_symlink() and not is_skipped_name(name, folder=False):
+                    real = path.resolve()
+                    if real.is_file() and not any(_inside(real, r) for r in [*roots, *linked_folders]):
+                        linked_files[real] = None
+    return list(linked_folders), list(linked_files)
+
+
 def find_changed(
     changed: list[Path], roots: list[Path], *, follow_symlinks: bool = False, exclude: Path | None = None
 ) -> tuple[list[FoundFile], list[SkippedFile]]:

@@ -107,6 +107,16 @@ def test_the_generator_options_are_the_same_everywhere(command: str) -> None:
     assert getattr(args, "stream", None) is (None if command == "serve" else False)
 
 
+@pytest.mark.parametrize("command", ["ingest", "watch"])
+def test_the_reading_options_are_the_same_for_ingest_and_watch(command: str) -> None:
+    from rag.cli.options import open_pipeline
+
+    argv = [command, "docs", "--ocr", "never", "--follow-symlinks", "--max-file-mb", "3"]
+    args = build_parser().parse_args([*argv, "--index", "nowhere"])
+    settings = open_pipeline(args).config.ingest
+    assert (settings.ocr, settings.follow_symlinks, settings.max_file_mb) == ("never", True, 3.0)
+
+
 def test_model_names_the_embedder_for_ingest_and_eval_and_the_llm_elsewhere() -> None:
     parser = build_parser()
     assert parser.parse_args(["ingest", "docs", "--model", "minilm"]).embedder == "minilm"
