@@ -23,7 +23,7 @@ import logging
 import re
 from typing import TYPE_CHECKING
 
-from rag.text.langdetect import detect_language, is_cjk_language
+from rag.text.langdetect import CJK_CHARS, detect_language, is_cjk_language
 
 if TYPE_CHECKING:
     from rag.answer.generators.base import Generator
@@ -35,7 +35,7 @@ History = list[tuple[str, str]]
 MAX_TERMS = 6
 MAX_REWRITE_CHARS = 500
 
-_CJK_RUN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u3040-\u30ff\uac00-\ud7af]+")
+_CJK_RUN = re.compile(f"[{CJK_CHARS}]+")
 _WORD = re.compile(r"[^\W_]+(?:[-'.][^\W_]+)*", re.UNICODE)
 _LABEL = re.compile(r"^\s*(standalone question|question|rewritten question|独立问题|问题)\s*[:：]\s*", re.IGNORECASE)
 

@@ -21,7 +21,7 @@ import math
 import re
 from collections.abc import Callable
 
-from rag.text.langdetect import is_cjk_language
+from rag.text.langdetect import CJK_CHAR, is_cjk_language
 
 NOT_IN_DOCUMENTS = {
     "en": "The answer is not in the documents.",
@@ -62,7 +62,7 @@ _EXPLAIN_ZH = re.compile(r"如何|怎么|怎样|为什么|为何|解释|说明|�
 
 MAX_PASSAGE_CHARS = 1200  # per passage in the completion prompt (small models lose track in long passages)
 
-_CJK_CHAR = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7af]")
+_CJK_CHAR = CJK_CHAR
 _PIECE = re.compile(r"[^\W_]+|[^\w\s]", re.UNICODE)
 
 

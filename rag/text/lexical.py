@@ -10,13 +10,15 @@ import logging
 import re
 import threading
 
+from rag.text.langdetect import CJK_CHARS
+
 # Recorded in the manifest: an index's lexical rows were made by this tokenizer. Bump the version whenever
 # ``tokenize`` changes the tokens it gives for a text; a writer then re-tokenizes the stored chunks.
 # 1: FTS5 porter over these tokens; 2: tantivy, ASCII folding + Snowball English stemming over them.
 TOKENIZER = "jieba-search+lower/tantivy-fold-snowball"
 LEXICAL_VERSION = 2
 
-_CJK = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u3040-\u30ff\uac00-\ud7af"
+_CJK = CJK_CHARS
 # CJK runs, or runs of other letters/digits (CJK characters are word characters too: keep them out)
 _RUNS = re.compile(rf"([{_CJK}]+)|([^\W_{_CJK}]+)", re.UNICODE)
 _jieba_lock = threading.Lock()
