@@ -486,7 +486,7 @@ class CalibratedEmbedder(HashEmbedder):
 
 
 def test_default_min_score_comes_from_the_embedder(fake_pipeline: Factory, corpus_dir: Path) -> None:
-    pipeline = fake_pipeline(embedder=CalibratedEmbedder())
+    pipeline = fake_pipeline(embedder=CalibratedEmbedder(), lexical_relevance=0)  # the threshold alone decides
     pipeline.ingest([corpus_dir])
     assert (pipeline.min_score("en"), pipeline.min_score("zh")) == (0.05, 0.9)
     # the threshold of the question's language decides: the Chinese question's best passage is under 0.9
@@ -494,7 +494,7 @@ def test_default_min_score_comes_from_the_embedder(fake_pipeline: Factory, corpu
     refused = pipeline.ask("检索增强生成是哪一年提出的？")
     assert refused.refused and refused.passages and max(h.similarity for h in refused.passages) < 0.9
     # a configured min_score overrides the embedder's, in every language
-    configured = fake_pipeline(embedder=CalibratedEmbedder(), min_score=0.2)
+    configured = fake_pipeline(embedder=CalibratedEmbedder(), min_score=0.2, lexical_relevance=0)
     assert (configured.min_score("en"), configured.min_score("zh")) == (0.2, 0.2)
     assert not configured.ask("检索增强生成是哪一年提出的？").refused
 

@@ -6,6 +6,9 @@ writes "隆柯龙类是泰坦巨龙类的一个演化支。". ``trim_echo`` keep
 the start or end of the answer that only repeat the question are dropped when there are enough of them to be an
 echo (two content words in English, four characters in Chinese, Japanese or Korean). One sentence only; citations
 stay at the end. Anything else is returned unchanged.
+
+``only_echoes`` tells a short answer made of nothing but the question's own words ("1937" for "What article was
+published in 1937?", "梅尔菲伯爵" for "谁是梅尔菲伯爵？"): no answer at all, which the check step replaces.
 """
 
 from __future__ import annotations
@@ -59,6 +62,16 @@ def trim_echo(text: str, question: str) -> str:
     if end == len(words):  # the answer's own ending ("(yes or no).") stays
         answer = body[kept[0].start() :].rstrip()
     return _with_markers(answer, markers)
+
+
+_CHOICE = re.compile(r"\bor\b|还是|或者|或是", re.IGNORECASE)
+
+
+def only_echoes(answer: str, question: str) -> bool:
+    """Whether ``answer`` (markers stripped) holds content words and all of them are the question's, for a question
+    that offers no choice to pick from ("A or B?", "A还是B？", whose answer is rightly one of its words)."""
+    said = content_words(answer)
+    return bool(said) and not _CHOICE.search(question) and said <= content_words(question)
 
 
 def _with_markers(answer: str, markers: re.Match[str] | None) -> str:

@@ -31,6 +31,7 @@ import re
 from dataclasses import dataclass
 
 from rag.answer.citations import clean_markers, evidence, is_instruction, sentence_support, strip_markers
+from rag.answer.echo import only_echoes
 from rag.answer.spans import nearest_span
 from rag.text.lexical import content_words, is_question_word, stems, tokenize
 from rag.text.sentences import MARKUP, split_sentences
@@ -207,6 +208,9 @@ def check(raw: str, question: str, passages: list[str]) -> Checked:
         return Checked("", [], "extractive", cleaned.invalid, [])
     if body and not cleaned.cited and says_not_found(body):
         return Checked(cleaned.text, [], "refused", cleaned.invalid, [])
+    if 0 < len(tokenize(body)) <= SHORT_ANSWER_TOKENS and only_echoes(body, question):  # "1937" for "...in 1937?"
+        fallback = best_sentences(question, passages)
+        return Checked(fallback.text, fallback.cited, "extractive", cleaned.invalid, [body])
     if 0 < len(tokenize(body)) <= SHORT_ANSWER_TOKENS:  # a phrase, perhaps copied from a passage
         sentences = _in_context(_sentences([evidence(p) for p in passages]))
         relevance = _Relevance(tokenize(question), sentences)

@@ -393,3 +393,16 @@ def test_an_answer_that_only_repeats_the_question_is_no_answer() -> None:
     checked = check(f"{question}[2] {question}[1] {question}[2]", question, passages)
     assert checked.method == "extractive" and "首席厅长" in checked.text
     assert check(f"{question} 首席厅长 [1]", question, passages).text.startswith("首席厅长")
+
+
+def test_a_short_answer_that_only_repeats_the_question_is_replaced_by_the_passage_sentence() -> None:
+    passages = ["Tesla wrote several articles. In 1937 he published an article titled A Machine to End War."]
+    echoed = check("1937 [1]", "What article was published in 1937?", passages)
+    assert echoed.method == "extractive" and "A Machine to End War" in echoed.text and echoed.cited == [1]
+    assert echoed.unsupported == ["1937"]
+    zh = check("梅尔菲伯爵", "谁是梅尔菲伯爵？", ["他在首都梅尔菲将伯爵头衔授予铁壁威廉。"])
+    assert zh.method == "extractive" and "铁壁威廉" in zh.text
+    chosen = check("Venus [1]", "Which is larger, Mars or Venus?", ["Venus is larger than Mars."])
+    assert chosen.method == "generated" and chosen.text == "Venus [1]"  # a choice's answer is one of its words
+    answered = check("1943 [1]", "What year did Tesla die?", ["Tesla died in New York in 1943."])
+    assert answered.method == "generated" and answered.text == "1943 [1]"
