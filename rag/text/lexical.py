@@ -63,7 +63,7 @@ he her here hers herself him himself his how i if in into is it its itself just 
 not of off on once only or other our ours ourselves out over own same she should so some such than that the
 their theirs them themselves then there these they this those through to too under until up very was we were
 what when where which while who whom why will with would you your yours yourself yourselves
-的 了 是 在 和 与 及 或 也 都 就 而 被 把 对 从 吗 呢 吧 啊 之 其 这 那 个 有 为 以 于 中"""
+的 了 是 在 和 与 及 或 也 都 就 而 被 把 由 对 从 吗 呢 吧 啊 之 其 这 那 个 有 为 以 于 中"""
 STOPWORDS = frozenset(_STOPWORDS_TEXT.split())
 
 # A question's own asking words ("哪一年", "谁", "多少", "how many"): never in the passage that answers it, so a
