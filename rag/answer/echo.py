@@ -7,6 +7,9 @@ the start or end of the answer that only repeat the question are dropped when th
 echo (two content words in English, four characters in Chinese, Japanese or Korean). One sentence only; citations
 stay at the end. Anything else is returned unchanged.
 
+``without_attribution`` drops an opening that only says where the answer comes from ("The passage states that",
+"According to the passages,", "根据资料，"): the citations say that.
+
 ``only_echoes`` tells a short answer made of nothing but the question's own words ("1937" for "What article was
 published in 1937?", "梅尔菲伯爵" for "谁是梅尔菲伯爵？"): no answer at all, which the check step replaces.
 """
@@ -62,6 +65,24 @@ def trim_echo(text: str, question: str) -> str:
     if end == len(words):  # the answer's own ending ("(yes or no).") stays
         answer = body[kept[0].start() :].rstrip()
     return _with_markers(answer, markers)
+
+
+_ATTRIBUTION = re.compile(
+    r"^\s*(?:(?:according\s+to|based\s+on)\s+(?:the\s+)?(?:given\s+|provided\s+)?(?:passages?|context|documents?|text)"
+    r"(?:\s*\[\d{1,3}\])*\s*,\s*"
+    r"|the\s+(?:given\s+|provided\s+)?(?:passages?|context|documents?|text)(?:\s*\[\d{1,3}\])*\s+"
+    r"(?:states?|says?|mentions?|indicates?|explains?|describes?)\s+(?:that\s+)?"
+    r"|(?:根据|依据|按照)(?:以上|上述)?(?:资料|段落|文章|文档|内容|材料)[，,：:]\s*)",
+    re.IGNORECASE,
+)
+
+
+def without_attribution(text: str) -> str:
+    """``text`` less an opening that only attributes it to the passages, its next letter capitalised."""
+    rest = _ATTRIBUTION.sub("", text, count=1)
+    if rest == text or not rest.strip():
+        return text
+    return rest[:1].upper() + rest[1:]
 
 
 _CHOICE = re.compile(r"\bor\b|还是|或者|或是", re.IGNORECASE)

@@ -31,7 +31,7 @@ import re
 from dataclasses import dataclass
 
 from rag.answer.citations import clean_markers, evidence, is_instruction, sentence_support, strip_markers
-from rag.answer.echo import only_echoes
+from rag.answer.echo import only_echoes, without_attribution
 from rag.answer.spans import nearest_span
 from rag.text.lexical import content_words, is_question_word, stems, tokenize
 from rag.text.sentences import MARKUP, split_sentences
@@ -200,7 +200,7 @@ def markers_last(text: str) -> str:
 
 def check(raw: str, question: str, passages: list[str]) -> Checked:
     """Keep a capable model's answer as written, checking its citations and support (see the module doc)."""
-    text = markers_last(_PREFIX.sub("", raw.strip()).strip())
+    text = without_attribution(markers_last(_PREFIX.sub("", raw.strip()).strip()))
     text = _without_the_question(_QUOTED.sub(r"\1\2", text), question)
     cleaned = clean_markers(text, len(passages))
     body = strip_markers(cleaned.text)

@@ -406,3 +406,14 @@ def test_a_short_answer_that_only_repeats_the_question_is_replaced_by_the_passag
     assert chosen.method == "generated" and chosen.text == "Venus [1]"  # a choice's answer is one of its words
     answered = check("1943 [1]", "What year did Tesla die?", ["Tesla died in New York in 1943."])
     assert answered.method == "generated" and answered.text == "1943 [1]"
+
+
+def test_an_opening_that_only_attributes_the_answer_to_the_passages_is_dropped() -> None:
+    passages = ["The Transformer architecture was introduced in 2017 by researchers at Google."]
+    question = "When was the Transformer architecture introduced?"
+    said = check("[1] The passage states that the Transformer architecture was introduced in 2017.", question, passages)
+    assert said.text == "The Transformer architecture was introduced in 2017. [1]" and said.method == "generated"
+    zh = check("根据资料，变换器架构于2017年提出。 [1]", "变换器架构是哪一年提出的？", ["变换器架构于2017年提出。"])
+    assert zh.text.startswith("变换器架构于2017年提出")
+    kept = check("According to the census, 5 million people live there. [1]", "How many live there?", ["5 million."])
+    assert kept.text.startswith("According to the census")  # an attribution to something else is content
