@@ -208,10 +208,10 @@ def check(raw: str, question: str, passages: list[str]) -> Checked:
         return Checked("", [], "extractive", cleaned.invalid, [])
     if body and not cleaned.cited and says_not_found(body):
         return Checked(cleaned.text, [], "refused", cleaned.invalid, [])
-    if 0 < len(tokenize(body)) <= SHORT_ANSWER_TOKENS and only_echoes(body, question):  # "1937" for "...in 1937?"
-        fallback = best_sentences(question, passages)
-        return Checked(fallback.text, fallback.cited, "extractive", cleaned.invalid, [body])
     if 0 < len(tokenize(body)) <= SHORT_ANSWER_TOKENS:  # a phrase, perhaps copied from a passage
+        if only_echoes(body, question):  # "1937" for "What article was published in 1937?": no answer
+            fallback = best_sentences(question, passages)
+            return Checked(fallback.text, fallback.cited, "extractive", cleaned.invalid, [body])
         sentences = _in_context(_sentences([evidence(p) for p in passages]))
         relevance = _Relevance(tokenize(question), sentences)
         short = _short_answer_source(body, sentences, relevance)

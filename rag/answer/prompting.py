@@ -62,7 +62,6 @@ _EXPLAIN_ZH = re.compile(r"如何|怎么|怎样|为什么|为何|解释|说明|�
 
 MAX_PASSAGE_CHARS = 1200  # per passage in the completion prompt (small models lose track in long passages)
 
-_CJK_CHAR = CJK_CHAR
 _PIECE = re.compile(r"[^\W_]+|[^\w\s]", re.UNICODE)
 
 
@@ -148,8 +147,8 @@ def render_chat(messages: list[dict[str, str]]) -> str:
 def approx_tokens(text: str) -> int:
     """A conservative token estimate when the model's tokenizer is unknown (HTTP backends): one per CJK
     character, and 4/3 per other word or punctuation mark (BPE splits rarer words)."""
-    cjk = len(_CJK_CHAR.findall(text))
-    pieces = len(_PIECE.findall(_CJK_CHAR.sub(" ", text)))
+    cjk = len(CJK_CHAR.findall(text))
+    pieces = len(_PIECE.findall(CJK_CHAR.sub(" ", text)))
     return cjk + math.ceil(pieces * 4 / 3)
 
 

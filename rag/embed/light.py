@@ -50,14 +50,11 @@ class LightQueryEngine:
         """Normalised sentence vectors of ``texts``: in length-sorted batches of ``BATCH`` (each padded to its
         longest), so that many texts at once (``prime_queries``, ``rag tune``) cost no more memory than a batch."""
         encodings = self.tokenizer.encode_batch(texts)
-        out = np.empty((len(texts), 0), dtype=np.float32)
         order = np.argsort([-len(e.ids) for e in encodings], kind="stable")
-        for start in range(0, len(order), BATCH):
-            rows = order[start : start + BATCH]
-            vectors = self._batch([encodings[i] for i in rows])
-            if out.shape[1] == 0:
-                out = np.empty((len(texts), vectors.shape[1]), dtype=np.float32)
-            out[rows] = vectors
+        batches = [self._batch([encodings[i] for i in order[s : s + BATCH]]) for s in range(0, len(order), BATCH)]
+        stacked = np.concatenate(batches)
+        out = np.empty_like(stacked)
+        out[order] = stacked  # back to the order of ``texts``
         return out
 
     def _batch(self, encodings: list[Any]) -> NDArray[np.float32]:

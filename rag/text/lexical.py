@@ -18,9 +18,8 @@ from rag.text.langdetect import CJK_CHARS
 TOKENIZER = "jieba-search+lower/tantivy-fold-snowball"
 LEXICAL_VERSION = 2
 
-_CJK = CJK_CHARS
 # CJK runs, or runs of other letters/digits (CJK characters are word characters too: keep them out)
-_RUNS = re.compile(rf"([{_CJK}]+)|([^\W_{_CJK}]+)", re.UNICODE)
+_RUNS = re.compile(rf"([{CJK_CHARS}]+)|([^\W_{CJK_CHARS}]+)", re.UNICODE)
 _jieba_lock = threading.Lock()
 _jieba_ready = False
 
