@@ -122,8 +122,11 @@ def _echo_cjk(body: str, question: str) -> str:
     if not after and before.endswith("是") and "的" not in before:  # "jieba 是什么？": a definition names its subject
         return body
     text = body.strip(_PUNCTUATION)
-    head = _common(text, before)
-    tail = _common(text[head:][::-1], after[::-1])
+    head = max(_common(text, before), _overlap(before, text))  # "现代是 | ..." for "宗座华盖在现代是什么..."
+    tail = max(_common(text[head:][::-1], after[::-1]), _overlap(text[head:], after))
+    if head + tail < CJK_ECHO_MIN_CHARS and _ASKS_WHEN.search(asked[wh.start() : wh.end() + 2]):
+        # the subject moved behind a date or number: "1979年 | 第一次直接选举" for "第一次直接选举是什么时候..."
+        head, tail = 0, _moved(text, before)
     if head + tail < CJK_ECHO_MIN_CHARS:
         return body
     rest = text[head : len(text) - tail].strip(_PUNCTUATION)
@@ -138,6 +141,24 @@ def _echo_cjk(body: str, question: str) -> str:
     if tail and rest[-1:] in _TRAILING:
         rest = rest[:-1].strip()
     return rest if len(rest) >= CJK_KEEP_MIN_CHARS else body
+
+
+# an asking word, with the two characters after it ("什么时候"), whose answer is a date, time or number
+_ASKS_WHEN = re.compile(r"时|年|多少|几")
+
+
+def _overlap(a: str, b: str) -> int:
+    """Length of the longest end of ``a`` that ``b`` starts with."""
+    return max((k for k in range(1, min(len(a), len(b)) + 1) if a.endswith(b[:k])), default=0)
+
+
+def _moved(text: str, before: str) -> int:
+    """Length of the end of ``text`` that repeats ``before`` (the question's words ahead of its asking word) word
+    for word, when it is CJK_ECHO_MIN_CHARS long or more; else 0."""
+    k = 0
+    while k < len(text) and text[len(text) - k - 1 :] in before:
+        k += 1
+    return k if k >= CJK_ECHO_MIN_CHARS else 0
 
 
 def _common(a: str, b: str) -> int:
