@@ -3,7 +3,8 @@ before and after tuning MiniLM on the corpus alone (generated or inverse-cloze p
 user-pairs path: half of the queries (their qrels passages) as training pairs, the other half scored.
 
     python benchmarks/tune.py [--sets scifact,xquad/beir_en,xquad/beir_zh] [--pairs-from cloze|generated|auto]
-                              [--max-pairs 1000] [--max-minutes 15] [--epochs 1] [--user-pairs] [--json out.json]
+                              [--max-pairs 1000] [--max-minutes 15] [--epochs E] [--learning-rate R]
+                              [--user-pairs] [--no-corpus] [--json out.json]
 
 The tuned model is applied whatever the held-out verdict (``margin=-1``) so that the shared queries can be scored
 after; the verdict `rag tune` would have given is printed beside them. Times: wall and CPU (all threads) minutes.
@@ -95,9 +96,10 @@ def main() -> int:
     parser.add_argument("--max-pairs", type=int, default=1000)
     parser.add_argument("--max-minutes", type=float, default=15.0)
     parser.add_argument("--generate-minutes", type=float, default=8.0)
-    parser.add_argument("--epochs", type=float, default=1.0)
+    parser.add_argument("--epochs", type=float, default=0.0, help="0: rag tune's recipe for the kind of pairs")
+    parser.add_argument("--learning-rate", type=float, default=0.0, help="0: rag tune's recipe for the kind of pairs")
     parser.add_argument("--user-pairs", action="store_true", help="also the user-pairs path (half the queries)")
-    parser.add_argument("--corpus-only", action="store_true", help="skip the corpus-only path")
+    parser.add_argument("--no-corpus", action="store_true", help="skip the corpus-only path")
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
     root = data_root()
@@ -107,7 +109,12 @@ def main() -> int:
         "(verdict) | train min | tune wall / CPU min |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
-    options = {"max_pairs": args.max_pairs, "max_minutes": args.max_minutes, "epochs": args.epochs}
+    options = {
+        "max_pairs": args.max_pairs,
+        "max_minutes": args.max_minutes,
+        "epochs": args.epochs,
+        "learning_rate": args.learning_rate,
+    }
     for name in args.sets.split(","):
         folder = root / name
         if not folder.is_dir():
@@ -122,7 +129,7 @@ def main() -> int:
             print(f"{name}: indexed in {(time.perf_counter() - t0) / 60:.1f} min", flush=True)
             if args.user_pairs:
                 shutil.copytree(base, Path(tmp) / "user")
-            if not args.corpus_only:
+            if not args.no_corpus:
                 r = tune_once(
                     base,
                     data,

@@ -28,7 +28,12 @@ def register(subparsers: Subparsers) -> None:
         "its query), auto (generated within --generate-minutes, topped up with cloze; cloze when no generator)",
     )
     p.add_argument("--max-pairs", type=int, default=2000, help="training pairs at most (default 2000)")
-    p.add_argument("--epochs", type=float, default=1.0, help="passes over the pairs (default 1)")
+    p.add_argument(
+        "--epochs", type=float, default=0.0, help="passes over the pairs (default: 3 for --pairs, else 1)"
+    )
+    p.add_argument(
+        "--learning-rate", type=float, default=0.0, help="training learning rate (default: 1e-4 for --pairs, else 2e-5)"
+    )
     p.add_argument("--max-minutes", type=float, default=10.0, help="training time limit (default 10; 0: none)")
     p.add_argument("--generate-minutes", type=float, default=6.0, help="question generation time budget (default 6)")
     p.add_argument("--batch-size", dest="tune_batch_size", type=int, default=32, help="training batch (default 32)")
@@ -49,6 +54,7 @@ def tune(args: argparse.Namespace) -> int:
         apply=args.apply,
         quiet=bool(args.quiet),
         epochs=args.epochs,
+        learning_rate=args.learning_rate,
         batch_size=args.tune_batch_size,
         max_minutes=args.max_minutes,
     )

@@ -97,10 +97,11 @@ def tune(
     log.info("tune: %d training pairs (%s), %d held out", len(chosen.train), chosen.source, len(chosen.held))
     negatives = mine(snapshot, embedder, chosen.train, docs, seed=options.seed)
     before = score(snapshot, embedder, chosen.held)
+    settings = options.train.recipe(given=chosen.source == GIVEN)
     result = train(
         model,
         [(p.query, p.passage, n) for p, n in zip(chosen.train, negatives, strict=True)],
-        options.train,
+        settings,
         quiet=options.quiet,
     )
     with tempfile.TemporaryDirectory(prefix="rag-tuned-") as scratch:
@@ -122,7 +123,7 @@ def tune(
                 "pairs_source": chosen.source,
                 "pairs": len(chosen.train),
                 "held_out": len(chosen.held),
-                "settings": {**options.train.manifest(), "steps": result.steps, "precision": result.precision},
+                "settings": {**settings.manifest(), "steps": result.steps, "precision": result.precision},
                 "scores": {"before": _scores(before), "after": _scores(after)},
                 "created": datetime.now(UTC).isoformat(timespec="seconds"),
             }

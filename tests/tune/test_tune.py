@@ -130,6 +130,18 @@ def test_held_out_split_keeps_each_document_on_one_side() -> None:
     assert len(_split(pairs, TuneOptions(held_out=0.1, max_pairs=5))[0]) == 5
 
 
+def test_the_recipe_depends_on_the_kind_of_pairs() -> None:
+    from rag.tune.train import GIVEN_RECIPE, PROXY_RECIPE, TrainSettings
+
+    given, proxy = TrainSettings().recipe(given=True), TrainSettings().recipe(given=False)
+    assert (given.epochs, given.learning_rate) == GIVEN_RECIPE
+    assert (proxy.epochs, proxy.learning_rate) == PROXY_RECIPE
+    assert GIVEN_RECIPE[1] > PROXY_RECIPE[1]  # the user's own queries train harder than written or cloze ones
+    chosen = TrainSettings(epochs=2.0, learning_rate=5e-5).recipe(given=True)
+    assert (chosen.epochs, chosen.learning_rate) == (2.0, 5e-5)  # what the user asks for wins
+    assert TuneOptions.from_settings({"learning_rate": 1e-3}).train.learning_rate == 1e-3
+
+
 # -- refusals ---------------------------------------------------------------------------------------------------
 def test_e5_refuses_and_names_minilm() -> None:
     e5 = E5Embedder()
@@ -185,6 +197,8 @@ def test_apply_reembeds_into_a_new_generation_served_by_the_tuned_model(tiny_ind
         assert info.embedder == report.model and info.embedder.startswith(str(tiny) + "+tuned.")
         assert info.tuned is not None and info.tuned["base"] == str(tiny)
         assert info.tuned["pairs"] == report.pairs and len(info.tuned["pairs_hash"]) == 16
+        # the settings it trained with: the cloze recipe's epochs, the learning rate asked for
+        assert (info.tuned["settings"]["epochs"], info.tuned["settings"]["learning_rate"]) == (1.0, 1e-3)
         assert (tiny_index / info.tuned["folder"] / "modules.json").is_file()
         assert p.verify() == []
         new_vector = p._current().vectors.reconstruct(int(p._current().vectors.ids()[0]))
