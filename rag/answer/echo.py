@@ -113,7 +113,10 @@ _PUNCTUATION = " \t\n。，、；：？！,.;:?!\"'“”‘’（）()《》「
 
 def _echo_cjk(body: str, question: str) -> str:
     """``body`` less its start where it repeats the question's words before the question word, and its end where it
-    repeats those after it: "隆柯龙类是 | 泰坦巨龙类 | 的一个演化支" for "隆柯龙类是 | 哪一类 | 的一个演化支？"."""
+    repeats those after it: "隆柯龙类是 | 泰坦巨龙类 | 的一个演化支" for "隆柯龙类是 | 哪一类 | 的一个演化支？".
+    The repeat may be only the end of the words before ("现代是 | 罗马天主教会和教宗权威 | 的标志" for
+    "宗座华盖在现代是什么的标志？"); for a date or number, the words before may also come after the answer
+    ("1979年 | 第一次直接选举")."""
     asked = "".join(question.split()).rstrip(_PUNCTUATION).rstrip("的呢吗")
     wh = CJK_QUESTION_WORD.search(asked)
     if wh is None:
