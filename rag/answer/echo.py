@@ -37,6 +37,8 @@ def trim_echo(text: str, question: str) -> str:
         return text
     if has_cjk(body):
         trimmed = _echo_cjk(body, question)
+        if trimmed != body:  # once more: a space the question lacks ("1937 年") stops the first cut short
+            trimmed = _echo_cjk(trimmed, question)
         return text if trimmed == body else _with_markers(trimmed, markers)
     if not body.isascii():
         return text
@@ -117,22 +119,22 @@ def _echo_cjk(body: str, question: str) -> str:
     The repeat may be only the end of the words before ("现代是 | 罗马天主教会和教宗权威 | 的标志" for
     "宗座华盖在现代是什么的标志？"); for a date or number, the words before may also come after the answer
     ("1979年 | 第一次直接选举")."""
-    asked = "".join(question.split()).rstrip(_PUNCTUATION).rstrip("的呢吗")
+    asked = _rstrip("".join(question.split())).rstrip("的呢吗")
     wh = CJK_QUESTION_WORD.search(asked)
     if wh is None:
         return body
     before, after = asked[: wh.start()], asked[wh.end() :]
     if not after and before.endswith("是") and "的" not in before:  # "jieba 是什么？": a definition names its subject
         return body
-    text = body.strip(_PUNCTUATION)
+    text = _strip(body)
     head = max(_common(text, before), _overlap(before, text))  # "现代是 | ..." for "宗座华盖在现代是什么..."
     tail = max(_common(text[head:][::-1], after[::-1]), _overlap(text[head:], after))
-    if head + tail < CJK_ECHO_MIN_CHARS and _ASKS_WHEN.search(asked[wh.start() : wh.end() + 2]):
+    if _ASKS_WHEN.search(asked[wh.start() : wh.end() + 2]):
         # the subject moved behind a date or number: "1979年 | 第一次直接选举" for "第一次直接选举是什么时候..."
-        head, tail = 0, _moved(text, before)
+        tail += _moved(text[head : len(text) - tail], before)
     if head + tail < CJK_ECHO_MIN_CHARS:
         return body
-    rest = text[head : len(text) - tail].strip(_PUNCTUATION)
+    rest = _strip(text[head : len(text) - tail])
     clauses = [c for c in _CLAUSE.split(rest) if c.strip()]
     while len(clauses) > 1 and set(clauses[0].strip()) <= set(asked):  # "后，| 诗人珀西·雪莱写了": "后" echoes "之后"
         clauses.pop(0)
@@ -162,6 +164,25 @@ def _moved(text: str, before: str) -> int:
     while k < len(text) and text[len(text) - k - 1 :] in before:
         k += 1
     return k if k >= CJK_ECHO_MIN_CHARS else 0
+
+
+_CLOSERS = {"》": "《", "）": "（", ")": "(", "」": "「", "”": "“", "』": "『"}
+
+
+def _strip(text: str) -> str:
+    """``text`` without punctuation at its edges, but keeping a closing bracket or quote whose opening one it holds
+    ("《终结战争的机器》")."""
+    return _rstrip(text.lstrip(_PUNCTUATION))
+
+
+def _rstrip(text: str) -> str:
+    core = text.rstrip(_PUNCTUATION)
+    for ch in text[len(core) :]:
+        opener = _CLOSERS.get(ch)
+        if opener is None or core.count(opener) <= core.count(ch):
+            break
+        core += ch
+    return core
 
 
 def _common(a: str, b: str) -> int:

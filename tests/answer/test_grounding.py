@@ -362,6 +362,9 @@ def test_trim_echo_cuts_a_factoid_sentence_to_the_words_that_answer() -> None:
     # the answer restates only the end of the words before the asking word, or the subject moved behind a date
     assert trim_echo("现代是罗马天主教会和教宗权威的标志。", "宗座华盖在现代是什么的标志？") == "罗马天主教会和教宗权威"
     assert trim_echo("1979年第一次直接选举 [1]", "第一次直接选举是什么时候举行的？") == "1979年 [1]"
+    assert trim_echo("第一次直接选举是1979年第一次直接选举。", "第一次直接选举是什么时候举行的？") == "1979年"
+    spaced = "1937 年发表了的文章《终结战争的机器》 [1]"  # the question is read without its spaces
+    assert trim_echo(spaced, "1937 年发表了什么文章？") == "文章《终结战争的机器》 [1]"
     meaning = "原冈瓦那大陆的意思是什么？"  # not a date or number: a subject at the end stays
     assert trim_echo("最初的冈瓦那大陆 [1]", meaning) == "最初的冈瓦那大陆 [1]"
 
