@@ -291,6 +291,7 @@ class TuneReport:
     reason: str
     model: str = ""  # the tuned model's id in the manifest, when applied
     generation: int = 0  # the index generation that serves it, when applied
+    learning_rate: float = 0.0  # the one it trained at (the recipe's, unless asked for)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

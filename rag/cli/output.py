@@ -83,7 +83,8 @@ def print_tune_report(report: TuneReport) -> None:
     b, a = report.before, report.after
     print(
         f"tuned {report.base_model} on {report.pairs} {report.pairs_source} pairs "
-        f"({report.steps} steps, {report.epochs:.2f} epochs, {report.train_seconds / 60:.1f} min training, "
+        f"({report.steps} steps, {report.epochs:.2f} epochs at learning rate {report.learning_rate:g}, "
+        f"{report.train_seconds / 60:.1f} min training, "
         f"{report.seconds / 60:.1f} min in all)"
     )
     print(f"held-out queries: {report.held_out}")

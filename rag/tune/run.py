@@ -56,6 +56,10 @@ class TuneOptions:
         """Options from flat names: the fields of ``TuneOptions`` and of its ``TrainSettings`` (``epochs=``...)."""
         train_names = {f.name for f in dataclasses.fields(TrainSettings)}
         train = TrainSettings(**{k: v for k, v in settings.items() if k in train_names})
+        for name in ("epochs", "learning_rate"):
+            if getattr(train, name) < 0:
+                flag = name.replace("_", "-")
+                raise RagError(f"--{flag} {getattr(train, name)}: must be positive (or 0 for the recipe)")
         rest = {k: v for k, v in settings.items() if k not in train_names}
         return cls(**{"quiet": quiet, **rest, "train": train})
 
@@ -155,6 +159,7 @@ def tune(
         reason=reason,
         model=model_id,
         generation=generation,
+        learning_rate=settings.learning_rate,
     )
     return report, serving
 

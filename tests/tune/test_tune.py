@@ -140,6 +140,8 @@ def test_the_recipe_depends_on_the_kind_of_pairs() -> None:
     chosen = TrainSettings(epochs=2.0, learning_rate=5e-5).recipe(given=True)
     assert (chosen.epochs, chosen.learning_rate) == (2.0, 5e-5)  # what the user asks for wins
     assert TuneOptions.from_settings({"learning_rate": 1e-3}).train.learning_rate == 1e-3
+    with pytest.raises(RagError, match=r"--learning-rate -0\.1: must be positive"):
+        TuneOptions.from_settings({"learning_rate": -0.1})
 
 
 # -- refusals ---------------------------------------------------------------------------------------------------
@@ -220,6 +222,7 @@ def test_cli_tune_prints_the_scores_and_applies(tiny_index: Path, capsys: pytest
     assert cli_main_function([*argv, "--max-pairs", "12", "--batch-size", "4", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["applied"] and out["pairs"] <= 12 and out["before"]["queries"] == out["held_out"] > 0
+    assert out["learning_rate"] == 2e-5 and out["epochs"] > 0  # cloze pairs: the gentle recipe
     assert cli_main_function(["info", "--index", str(tiny_index), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["tuned"]["pairs"] == out["pairs"]
     assert cli_main_function(["info", "--index", str(tiny_index)]) == 0
