@@ -9,7 +9,8 @@ onnxruntime-genai export of the same model: another precision or int4 accuracy l
 text-generation-with-past --weight-format int8``, or a GGUF made with ``--requant``, run by OpenVINO GenAI with
 those CPU plugin properties; needs openvino-genai), or ``onnxruntime-1.5b`` / ``torch-1.5b-<dtype>`` (the
 optional Qwen2.5-Coder-1.5B-Instruct, ``rag[qwen15b]``, exported once like the default), so all can be
-compared on the same prompts.
+compared on the same prompts. An onnxruntime runtime takes ``@N`` for N threads (``onnxruntime@1``; default: every
+usable core).
 
     python benchmarks/generators.py --export int4:1,int4:2,fp32 --out /tmp/qwen-exports
     python benchmarks/generators.py --requant q8_0 --out /tmp/qwen-exports   # a GGUF OpenVINO GenAI can read
@@ -74,16 +75,18 @@ def peak_mb() -> float:
     return peak if peak is not None else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def load(name: str) -> ChatRuntime:
+def load(spec: str) -> ChatRuntime:
+    name, _, count = spec.partition("@")  # "onnxruntime@1": onnxruntime-genai on one thread
+    threads = int(count or 0)
     if name == "onnxruntime":
-        return OnnxRuntime(qwen_05b_onnx())
+        return OnnxRuntime(qwen_05b_onnx(), threads)
     if name.startswith("onnx:"):
-        return OnnxRuntime(Path(name.removeprefix("onnx:")))
+        return OnnxRuntime(Path(name.removeprefix("onnx:")), threads)
     if name.startswith("openvino:"):
         folder, *settings = name.removeprefix("openvino:").split("+")
         return OpenVinoRuntime(Path(folder), properties=dict(item.split("=", 1) for item in settings))
     if name == "onnxruntime-1.5b":
-        return OnnxRuntime(qwen_15b_onnx())
+        return OnnxRuntime(qwen_15b_onnx(), threads)
     if name.startswith("torch-1.5b-"):
         return TorchRuntime(qwen_15b_transformers(), dtype=name.removeprefix("torch-1.5b-"))
     dtype = name.removeprefix("torch-")

@@ -105,13 +105,13 @@ class RagPipeline:
         return self._embedders.loaded is not None and self._generator is not None
 
     def warm_up(self) -> None:
-        """Load the index's embedder (when an index exists), jieba and the generator's weights now."""
+        """Load the index's embedder (when an index exists), jieba and the generator now (``Generator.warm_up``)."""
         from rag.text.lexical import load_tokenizer
 
         if self._dir.exists():
             self._embedders.for_index(self._current().manifest).embed_query("warm up")
         load_tokenizer()
-        self.generator().load()
+        self.generator().warm_up()
 
     # -- reading ----------------------------------------------------------------------------------
     def _current(self) -> Snapshot:

@@ -67,17 +67,24 @@ def converted(gguf: Path, name: str, dtype: str = "float32") -> Path:
     return build_once(name, "config.json", build)
 
 
-def export_onnx(hf_folder: Path, out: Path, precision: str = "int4", accuracy_level: int | None = 4) -> None:
+def export_onnx(
+    hf_folder: Path, out: Path, precision: str = "int4", accuracy_level: int | None = 4, prune_lm_head: bool = True
+) -> None:
     """``hf_folder`` exported to an ONNX Runtime GenAI folder ``out`` by onnxruntime-genai's model builder, in a
     child process (so its memory is returned when it ends): weights in ``precision`` (int4: MatMulNBits, whose
-    ``accuracy_level`` 4 computes in int8), KV cache, the tokenizer and the chat template."""
+    ``accuracy_level`` 4 computes in int8), KV cache, the tokenizer and the chat template. ``prune_lm_head``: the
+    output layer (896 x 151,936 for the 0.5B, a quarter of its multiply-adds per token) runs on the last prompt
+    token only, not on every one; the prefill is about 1.35x faster with the same answers
+    (benchmarks/generators.py)."""
     scratch = out.with_name(out.name + ".scratch")
     command = [
         sys.executable, "-m", "onnxruntime_genai.models.builder",
         "-i", str(hf_folder), "-o", str(out), "-p", precision, "-e", "cpu", "-c", str(scratch),
     ]  # fmt: skip
-    if precision == "int4" and accuracy_level is not None:
-        command += ["--extra_options", f"int4_accuracy_level={accuracy_level}"]
+    options = [f"int4_accuracy_level={accuracy_level}"] if precision == "int4" and accuracy_level is not None else []
+    options += ["prune_lm_head=true"] if prune_lm_head else []
+    if options:
+        command += ["--extra_options", *options]
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}  # the child's own environment: a local folder, no network
     done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
     shutil.rmtree(scratch, ignore_errors=True)
@@ -125,7 +132,7 @@ def requantized_gguf(gguf_file: Path, out: Path, kind: str = "q8_0") -> None:
 
 def onnx_int4(hf_folder: Path, name: str) -> Path:
     """``hf_folder`` exported once to an ONNX Runtime GenAI folder ``name`` under the cache: int4 weights with
-    int8 compute on the CPU (accuracy level 4)."""
+    int8 compute on the CPU (accuracy level 4), the output layer on the last prompt token only."""
 
     def build(tmp: Path) -> None:
         log.warning("exporting %s to ONNX Runtime int4 (once; takes a minute)", hf_folder.name)
@@ -141,7 +148,7 @@ def qwen_05b_transformers() -> Path:
 
 def qwen_05b_onnx() -> Path:
     """Qwen2.5-Coder-0.5B-Instruct for ONNX Runtime GenAI, int4 (exported from the transformers folder)."""
-    return onnx_int4(qwen_05b_transformers(), "qwen2.5-coder-0.5b-instruct-ort-int4")
+    return onnx_int4(qwen_05b_transformers(), "qwen2.5-coder-0.5b-instruct-ort-int4-lastlogits")
 
 
 def qwen_15b_transformers() -> Path:
@@ -151,7 +158,7 @@ def qwen_15b_transformers() -> Path:
 
 def qwen_15b_onnx() -> Path:
     """Qwen2.5-Coder-1.5B-Instruct for ONNX Runtime GenAI, int4 (exported from the transformers folder)."""
-    return onnx_int4(qwen_15b_transformers(), "qwen2.5-coder-1.5b-instruct-ort-int4")
+    return onnx_int4(qwen_15b_transformers(), "qwen2.5-coder-1.5b-instruct-ort-int4-lastlogits")
 
 
 def converted_smollm2() -> Path:

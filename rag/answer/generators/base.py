@@ -4,6 +4,8 @@ have, as members of ``Generator`` with defaults (a minimal backend implements ``
 - ``stream``: the answer in pieces as it is written (default: the whole answer as one piece);
 - ``supports_language``: whether it writes answers in a language (default: any; else answers are extractive);
 - ``load``: load weights now rather than on the first question (default: nothing to load);
+- ``warm_up``: what a server does before its first question: load, and read what every prompt starts with
+  (default: ``load``);
 - ``fit`` (through ``prepare``): the request cut to fit the model's context (default: unchanged);
 - ``chat``: one raw chat completion (``rag tune`` writes questions with it; default: None, no chat model);
 - ``rewrite_question``: a standalone question for a follow-up (default: None, the deterministic rewrite is used);
@@ -54,8 +56,12 @@ class Generator(ABC):
         return True
 
     def load(self) -> None:
-        """Load the weights now (the server's warm-up); a no-op for backends without any."""
+        """Load the weights now; a no-op for backends without any."""
         return None
+
+    def warm_up(self) -> None:
+        """Get ready for the first question (the server's warm-up): by default, ``load``."""
+        self.load()
 
     def prepare(self, request: GenerationRequest) -> GenerationRequest:
         """The request as the model will see it: passages cut to fit its context, defaults filled in. Backends

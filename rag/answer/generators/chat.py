@@ -65,6 +65,14 @@ class ChatGenerator(Generator):
     def load(self) -> None:
         self._runtime()
 
+    def warm_up(self, languages: tuple[str, ...] = ("en", "zh")) -> None:
+        """Load, then read the rules of each language and answer form into the runtime's prompt cache: a
+        server's first question in each pays only for its passages and question."""
+        runtime = self._runtime()
+        for language in languages:
+            for form in MAX_NEW_TOKENS:
+                runtime.prime(runtime.render(compact_messages("", [], language, form)))
+
     def fit(self, request: GenerationRequest) -> GenerationRequest:
         """The answer form's length filled in, passages compressed to the sentences that bear on the question,
         then cut (lowest rank first) to the prompt budget."""

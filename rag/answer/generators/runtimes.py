@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import threading
 import time
 from abc import ABC, abstractmethod
@@ -40,13 +41,19 @@ class ChatRuntime(ABC):
     def generate(self, prompt: str, max_new_tokens: int) -> str:
         return "".join(self.stream(prompt, max_new_tokens))
 
+    def prime(self, prompt: str) -> None:
+        """Read ``prompt`` into the prompt cache ahead of the questions that start with it (default: no cache)."""
+        return None
+
 
 class OnnxRuntime(ChatRuntime):
     """onnxruntime-genai over an exported folder (``rag.models.convert.onnx_int4``)."""
 
     name = "onnxruntime"
 
-    def __init__(self, folder: Path, threads: int = 0) -> None:
+    def __init__(self, folder: Path, threads: int = 0, slots: int = 4) -> None:
+        """``slots``: how many prompt caches are kept (one generator each, about 50 MB of keys and values for the
+        0.5B): the rules of each language and answer form stay cached while questions alternate between them."""
         try:
             import onnxruntime_genai as og
         except ImportError as exc:
@@ -55,16 +62,17 @@ class OnnxRuntime(ChatRuntime):
             ) from exc
         t0 = time.perf_counter()
         config = og.Config(str(folder))
-        if threads > 0:  # this model's own thread pool (0: onnxruntime's default, all cores)
-            config.overlay(json.dumps({"model": {"decoder": {"session_options": {"intra_op_num_threads": threads}}}}))
+        # This model's own thread pool, always set: left to onnxruntime-genai, it ran one thread on a 2-core machine
+        # (half the prefill speed of two: benchmarks/generators.py --threads).
+        threads = threads or usable_cpus()
+        config.overlay(json.dumps({"model": {"decoder": {"session_options": {"intra_op_num_threads": threads}}}}))
         self._og = og
         self._model = og.Model(config)
         self._tokenizer = og.Tokenizer(self._model)
         self._lock = threading.Lock()  # one generation at a time: a second one would only halve the speed
         self._eos = {int(t) for t in self._tokenizer.eos_token_ids}
-        self._generator: Any = None
-        self._cached: list[int] = []  # the tokens whose keys and values the generator holds
-        self._max_length = 0
+        self._slots: list[_CacheSlot] = []  # most recently used last
+        self._max_slots = max(1, slots)
         self.last_prefill_tokens = 0
         log.info("loaded %s on onnxruntime-genai in %.1f s", folder.name, time.perf_counter() - t0)
 
@@ -76,41 +84,84 @@ class OnnxRuntime(ChatRuntime):
         return len(self._tokenizer.encode(text))
 
     def stream(self, prompt: str, max_new_tokens: int) -> Iterator[str]:
-        """Greedy decoding with prefix caching: the key/value cache of the last prompt is kept, and a new prompt
-        that starts with the same tokens (the system rules, most of the time) only prefills the rest."""
+        """Greedy decoding with prefix caching: each slot keeps the key/value cache of the last prompt it read,
+        and a new prompt continues the slot that shares the most leading tokens with it (the system rules, most
+        of the time), prefilling only the rest."""
         ids = [int(t) for t in self._tokenizer.encode(prompt)]
         with self._lock:
-            generator = self._resume(ids, max_new_tokens)
+            slot = self._resume(ids, max_new_tokens)
             decoder = self._tokenizer.create_stream()
             for _ in range(max_new_tokens):
-                generator.generate_next_token()
-                token = int(generator.get_next_tokens()[0])
-                self._cached.append(token)
-                if token in self._eos or generator.is_done():
+                slot.generator.generate_next_token()
+                token = int(slot.generator.get_next_tokens()[0])
+                slot.cached.append(token)
+                if token in self._eos or slot.generator.is_done():
                     break
                 piece = decoder.decode(token)
                 if piece:
                     yield piece
 
-    def _resume(self, ids: list[int], max_new_tokens: int) -> Any:
-        """A generator whose cache holds ``ids``: the kept one rewound to the common prefix, or a new one."""
-        og = self._og
-        common = 0
-        if self._generator is not None and len(ids) + max_new_tokens <= self._max_length:
-            limit = min(len(self._cached), len(ids) - 1)  # at least one new token to feed
-            while common < limit and self._cached[common] == ids[common]:
-                common += 1
-        if common == 0:
-            self._max_length = max(self.context_tokens, len(ids) + max_new_tokens)
-            params = og.GeneratorParams(self._model)
-            params.set_search_options(max_length=self._max_length, do_sample=False)
-            self._generator = og.Generator(self._model, params)
+    def prime(self, prompt: str) -> None:
+        """Read ``prompt`` into a cache slot now, generating nothing, so that a later prompt starting the same
+        way (the rules of a language and answer form, ``ChatGenerator.warm_up``) only prefills what follows."""
+        ids = [int(t) for t in self._tokenizer.encode(prompt)]
+        with self._lock:
+            self._resume(ids, 1, fresh=True)
+
+    def _resume(self, ids: list[int], max_new_tokens: int, fresh: bool = False) -> _CacheSlot:
+        """A slot whose cache holds ``ids``: the one sharing the most leading tokens with it among those where
+        the shared part covers what earlier prompts in the slot had in common (so the rules of another language
+        do not overwrite a slot's own), rewound there and fed the rest; else (or when ``fresh``) a new slot while
+        there is room; else the one sharing the most (the least recently used on a tie), overwritten."""
+        fits = [slot for slot in self._slots if len(ids) + max_new_tokens <= slot.max_length]
+        shared = {id(slot): slot.common_prefix(ids) for slot in fits}
+        keeps = [] if fresh else [slot for slot in fits if shared[id(slot)] >= slot.stem]
+        best = max(keeps or ([] if len(self._slots) < self._max_slots else fits), key=lambda s: shared[id(s)],
+                   default=None)  # fmt: skip
+        if best is None:
+            if len(self._slots) >= self._max_slots:
+                self._slots.pop(0)  # the least recently used: its generator (and cache memory) goes with it
+            best = self._new_slot(len(ids) + max_new_tokens)
+            common = 0
         else:
-            self._generator.rewind_to(common)
-        self._generator.append_tokens(ids[common:])
-        self._cached = list(ids)
+            common = shared[id(best)]
+            self._slots.remove(best)
+            best.generator.rewind_to(common)
+            best.stem = common
+        self._slots.append(best)
+        best.generator.append_tokens(ids[common:])
+        best.cached = list(ids)
         self.last_prefill_tokens = len(ids) - common
-        return self._generator
+        return best
+
+    def _new_slot(self, needed: int) -> _CacheSlot:
+        og = self._og
+        max_length = max(SLOT_TOKENS, needed)
+        params = og.GeneratorParams(self._model)
+        params.set_search_options(max_length=max_length, do_sample=False)
+        return _CacheSlot(og.Generator(self._model, params), max_length)
+
+
+SLOT_TOKENS = 2048  # a slot's cache length: the prompt budget (1,536) and the longest answer (256) fit
+
+
+class _CacheSlot:
+    """One onnxruntime-genai generator, the tokens whose keys and values it holds, and ``stem``: how many leading
+    tokens the last two prompts it read had in common (the part worth keeping; 0 for a new slot)."""
+
+    def __init__(self, generator: Any, max_length: int) -> None:
+        self.generator = generator
+        self.max_length = max_length
+        self.cached: list[int] = []
+        self.stem = 0
+
+    def common_prefix(self, ids: list[int]) -> int:
+        """How many leading tokens of ``ids`` the cache holds, leaving at least one of ``ids`` to feed."""
+        limit = min(len(self.cached), len(ids) - 1)
+        common = 0
+        while common < limit and self.cached[common] == ids[common]:
+            common += 1
+        return common
 
 
 class TorchRuntime(ChatRuntime):
@@ -252,6 +303,14 @@ class OpenVinoRuntime(ChatRuntime):
                 thread.join()
         if failure:
             raise failure[0]
+
+
+def usable_cpus() -> int:
+    """The CPUs this process may run on (its affinity where the OS tells it, else all of them)."""
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except (AttributeError, OSError):  # not Linux
+        return os.cpu_count() or 1
 
 
 RuntimeFactory = Callable[[], ChatRuntime]
