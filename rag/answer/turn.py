@@ -15,6 +15,7 @@ from rag.answer.generators.registry import grounding_mode
 from rag.answer.grounding import check, ground, question_coverage
 from rag.answer.prompting import answer_form
 from rag.answer.select import read_first
+from rag.answer.shorten import shorten
 from rag.config import AnswerSettings
 from rag.text.lexical import content_words
 from rag.text.paths import display_path
@@ -184,7 +185,7 @@ def finish(turn: Turn, raw: str, generate_s: float) -> Answer:
         supported = checked.supported
         trims = turn.generator is not None and turn.generator.trims_echo
         if method == "generated" and trims and answer_form(turn.standalone, turn.language) == "short":
-            trimmed = trim_echo(text, turn.standalone)
+            trimmed = shorten(trim_echo(text, turn.standalone), turn.standalone, turn.generator.chat)
             if trimmed != text:
                 text, supported = trimmed, None
         extractive = turn.generator is not None and turn.generator.extractive
