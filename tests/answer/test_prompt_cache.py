@@ -142,6 +142,17 @@ def test_a_slot_in_use_is_not_overwritten_by_prompts_of_other_rules_while_there_
     assert runtime.last_prefill_tokens == len(english) - len(f"<system>{EN}<user>Passages: [1] ")
 
 
+def test_a_prompt_of_other_rules_gets_a_slot_of_its_own_and_leaves_the_primed_ones(runtime: OnnxRuntime) -> None:
+    for rules in (EN, ZH):
+        runtime.prime(_prompt(rules, ""))
+    other = "<system>Shorten it.<user>Question: When?<assistant>"  # shares only "<system>" with the primed ones
+    runtime.generate(other, 8)
+    assert runtime.last_prefill_tokens == len(other) and len(FakeGenerator.made) == 3
+    english = _prompt(EN, "Why?")
+    runtime.generate(english, 8)
+    assert runtime.last_prefill_tokens == len(english) - len(f"<system>{EN}<user>Passages: [1] ")
+
+
 def test_the_slots_are_bounded_and_the_least_recently_used_goes(runtime: OnnxRuntime) -> None:
     rules = [f"Rules number {n}." for n in range(4)]
     for r in rules:

@@ -2,6 +2,10 @@
 IR folder, e.g. int4/int8 weights; measured in benchmarks/generators.py) or transformers (torch, bf16 on CPUs with
 native bf16, fp16 on CUDA, else fp32). All render the model's own chat template, count tokens with
 its tokenizer, and stream text as it is decoded; a runtime is loaded once and shared by the threads that ask.
+
+On a CPU the prompt costs more than the answer, so ``OnnxRuntime`` keeps the keys and values of recent prompts in a
+few cache slots and reads only the part of a new prompt that no slot holds: the rules of each language and answer
+form, read ahead by ``prime`` when a server warms up, are read once.
 """
 
 from __future__ import annotations
@@ -51,9 +55,10 @@ class OnnxRuntime(ChatRuntime):
 
     name = "onnxruntime"
 
-    def __init__(self, folder: Path, threads: int = 0, slots: int = 4) -> None:
+    def __init__(self, folder: Path, threads: int = 0, slots: int = 6) -> None:
         """``slots``: how many prompt caches are kept (one generator each, about 50 MB of keys and values for the
-        0.5B): the rules of each language and answer form stay cached while questions alternate between them."""
+        0.5B): the rules of each language and answer form stay cached while questions alternate between them, and
+        the other prompts (shortening an answer, rewriting a follow-up) have slots of their own."""
         try:
             import onnxruntime_genai as og
         except ImportError as exc:
@@ -63,7 +68,7 @@ class OnnxRuntime(ChatRuntime):
         t0 = time.perf_counter()
         config = og.Config(str(folder))
         # This model's own thread pool, always set: left to onnxruntime-genai, it ran one thread on a 2-core machine
-        # (half the prefill speed of two: benchmarks/generators.py --threads).
+        # (half the prefill speed of two: benchmarks/generators.py, runtime onnxruntime@1 against onnxruntime).
         threads = threads or usable_cpus()
         config.overlay(json.dumps({"model": {"decoder": {"session_options": {"intra_op_num_threads": threads}}}}))
         self._og = og
@@ -110,12 +115,13 @@ class OnnxRuntime(ChatRuntime):
 
     def _resume(self, ids: list[int], max_new_tokens: int, fresh: bool = False) -> _CacheSlot:
         """A slot whose cache holds ``ids``: the one sharing the most leading tokens with it among those where
-        the shared part covers what earlier prompts in the slot had in common (so the rules of another language
-        do not overwrite a slot's own), rewound there and fed the rest; else (or when ``fresh``) a new slot while
-        there is room; else the one sharing the most (the least recently used on a tie), overwritten."""
+        the shared part is worth keeping (``MIN_SHARED`` tokens or more) and covers what earlier prompts in the slot
+        had in common (so the rules of another language do not overwrite a slot's own), rewound there and fed the
+        rest; else (or when ``fresh``) a new slot while there is room; else the one sharing the most (the least
+        recently used on a tie), overwritten."""
         fits = [slot for slot in self._slots if len(ids) + max_new_tokens <= slot.max_length]
         shared = {id(slot): slot.common_prefix(ids) for slot in fits}
-        keeps = [] if fresh else [slot for slot in fits if shared[id(slot)] >= slot.stem]
+        keeps = [] if fresh else [slot for slot in fits if shared[id(slot)] >= max(slot.stem, MIN_SHARED)]
         best = max(keeps or ([] if len(self._slots) < self._max_slots else fits), key=lambda s: shared[id(s)],
                    default=None)  # fmt: skip
         if best is None:
@@ -143,6 +149,7 @@ class OnnxRuntime(ChatRuntime):
 
 
 SLOT_TOKENS = 2048  # a slot's cache length: the prompt budget (1,536) and the longest answer (256) fit
+MIN_SHARED = 16  # leading tokens a prompt must share with a slot to continue it (the chat template's start is 3)
 
 
 class _CacheSlot:
