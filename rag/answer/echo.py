@@ -31,15 +31,14 @@ def trim_echo(text: str, question: str) -> str:
     """A factoid answer written as a sentence, cut to its answer: the words at its start or end that only restate
     the question ("The time required ... is expressed as | the number of state transitions") are dropped when
     they hold two or more of the question's content words. One English sentence only; citations stay at the end."""
-    markers = _TRAILING_MARKERS.search(text)
-    body = text[: markers.start()] if markers else text
+    body, markers = split_markers(text)
     if len(split_sentences(body)) > 1:
         return text
     if has_cjk(body):
         trimmed = _echo_cjk(body, question)
         if trimmed != body:  # once more: a space the question lacks ("1937 年") stops the first cut short
             trimmed = _echo_cjk(trimmed, question)
-        return text if trimmed == body else _with_markers(trimmed, markers)
+        return text if trimmed == body else with_markers(trimmed, markers)
     if not body.isascii():
         return text
     words = list(_ECHO_WORD.finditer(body))
@@ -66,7 +65,7 @@ def trim_echo(text: str, question: str) -> str:
     answer = body[kept[0].start() : kept[-1].end()]
     if end == len(words):  # the answer's own ending ("(yes or no).") stays
         answer = body[kept[0].start() :].rstrip()
-    return _with_markers(answer, markers)
+    return with_markers(answer, markers)
 
 
 _ATTRIBUTION = re.compile(
@@ -97,7 +96,13 @@ def only_echoes(answer: str, question: str) -> bool:
     return bool(said) and not _CHOICE.search(question) and said <= content_words(question)
 
 
-def _with_markers(answer: str, markers: re.Match[str] | None) -> str:
+def split_markers(text: str) -> tuple[str, re.Match[str] | None]:
+    """``text`` less the citation markers it ends with ("... [1] [2]"), and the match of those markers."""
+    markers = _TRAILING_MARKERS.search(text)
+    return (text[: markers.start()] if markers else text), markers
+
+
+def with_markers(answer: str, markers: re.Match[str] | None) -> str:
     """``answer`` followed by the citation markers the untrimmed text ended with."""
     trailing = markers.group(1).strip() if markers else ""
     return f"{answer} {trailing}".strip() if trailing else answer

@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-from rag.answer.echo import only_echoes
+from rag.answer.echo import only_echoes, split_markers, with_markers
 from rag.text.langdetect import has_cjk
 
 SHORTEN_RULES = (
@@ -27,7 +27,6 @@ SHORTEN_RULES = (
 )
 SHORTEN_MIN_WORDS = 6  # an answer of fewer words is short already
 SHORTEN_MAX_NEW_TOKENS = 24
-_MARKERS = re.compile(r"((?:\s*\[\d{1,3}\])*)\s*$")
 _WORD = re.compile(r"\w+", re.UNICODE)
 
 Chat = Callable[[list[dict[str, str]], int], "str | None"]
@@ -42,36 +41,31 @@ def shorten_messages(question: str, answer: str) -> list[dict[str, str]]:
 
 def needs_shortening(text: str) -> bool:
     """Whether ``text`` (a factoid answer) is long enough to be cut, in a language the cut is made for."""
-    body = _body(text)
-    return not has_cjk(body) and len(body.split()) >= SHORTEN_MIN_WORDS and "\n" not in body
+    return _long(split_markers(text)[0].strip())
 
 
 def shorten(text: str, question: str, chat: Chat) -> str:
     """``text`` cut to the words that answer ``question`` (see the module's docstring), or unchanged."""
-    if not needs_shortening(text):
+    body, markers = split_markers(text)
+    body = body.strip()
+    if not _long(body):
         return text
-    markers = _MARKERS.search(text)
-    body = _body(text)
-    reply = chat(shorten_messages(question, body), SHORTEN_MAX_NEW_TOKENS)
-    short = _clean(reply or "")
+    short = _clean(chat(shorten_messages(question, body), SHORTEN_MAX_NEW_TOKENS) or "")
     if not short or not _WORD.search(short) or only_echoes(short, question):
         return text
-    found = _fold(body).find(_fold(short))
-    if found < 0 or len(_fold(short)) >= len(_fold(body)):
+    if _fold(short) not in _fold(body) or len(_fold(short)) >= len(_fold(body)):
         return text
-    trailing = markers.group(1).strip() if markers else ""
-    return f"{short} {trailing}".strip()
+    return with_markers(short, markers)
 
 
-def _body(text: str) -> str:
-    markers = _MARKERS.search(text)
-    return (text[: markers.start()] if markers else text).strip()
+def _long(body: str) -> bool:
+    return not has_cjk(body) and len(body.split()) >= SHORTEN_MIN_WORDS and "\n" not in body
 
 
 def _clean(reply: str) -> str:
     """The reply's first line, less its citation markers, quotes around it and a closing full stop."""
     line = reply.strip().splitlines()[0].strip() if reply.strip() else ""
-    line = _MARKERS.sub("", line).strip().rstrip(".").strip()
+    line = split_markers(line)[0].strip().rstrip(".").strip()
     if len(line) > 1 and line[0] == line[-1] and line[0] in "\"'":
         line = line[1:-1]
     return " ".join(line.split())

@@ -146,15 +146,14 @@ def onnx_int4(hf_folder: Path, name: str, stale: tuple[str, ...] = ()) -> Path:
     def build(tmp: Path) -> None:
         log.warning("exporting %s to ONNX Runtime int4 (once; takes a minute)", hf_folder.name)
         export_onnx(hf_folder, tmp, "int4", 4)
+        for old in stale:  # only after a successful export: a failed one leaves the earlier exports usable
+            folder = cache_dir() / "models" / old
+            if folder.is_dir():
+                log.info("removing the earlier export %s", folder)
+                shutil.rmtree(folder, ignore_errors=True)
+                Path(str(folder) + ".lock").unlink(missing_ok=True)
 
-    target = build_once(name, "genai_config.json", build)
-    for old in stale:
-        folder = cache_dir() / "models" / old
-        if folder.is_dir():
-            log.info("removing the earlier export %s", folder)
-            shutil.rmtree(folder, ignore_errors=True)
-            Path(str(folder) + ".lock").unlink(missing_ok=True)
-    return target
+    return build_once(name, "genai_config.json", build)
 
 
 # The export folders' names; "-v2": the output layer on the last prompt token, and int4 embeddings (export_onnx).

@@ -24,7 +24,7 @@ from dataclasses import replace
 from rag.answer.compress import compress
 from rag.answer.generators.base import GenerationRequest, Generator
 from rag.answer.generators.runtimes import ChatRuntime, lazily
-from rag.answer.prompting import answer_form, compact_messages, fit_passages
+from rag.answer.prompting import COMPACT_FORMS, answer_form, compact_messages, fit_passages
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +70,7 @@ class ChatGenerator(Generator):
         server's first question in each pays only for its passages and question."""
         runtime = self._runtime()
         for language in languages:
-            for form in MAX_NEW_TOKENS:
+            for form in COMPACT_FORMS:
                 runtime.prime(runtime.render(compact_messages("", [], language, form)))
 
     def fit(self, request: GenerationRequest) -> GenerationRequest:

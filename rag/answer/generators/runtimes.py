@@ -122,8 +122,9 @@ class OnnxRuntime(ChatRuntime):
         fits = [slot for slot in self._slots if len(ids) + max_new_tokens <= slot.max_length]
         shared = {id(slot): slot.common_prefix(ids) for slot in fits}
         keeps = [] if fresh else [slot for slot in fits if shared[id(slot)] >= max(slot.stem, MIN_SHARED)]
-        best = max(keeps or ([] if len(self._slots) < self._max_slots else fits), key=lambda s: shared[id(s)],
-                   default=None)  # fmt: skip
+        full = len(self._slots) >= self._max_slots
+        candidates = keeps or (fits if full else [])
+        best = max(candidates, key=lambda slot: shared[id(slot)], default=None)
         if best is None:
             if len(self._slots) >= self._max_slots:
                 self._slots.pop(0)  # the least recently used: its generator (and cache memory) goes with it
