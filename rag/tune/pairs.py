@@ -105,18 +105,42 @@ def question_messages(passage: str, language: str, n: int) -> list[dict[str, str
 
 
 _NUMBERING = re.compile(r"^\s*(?:[-*•]|\d+[.)、:]|Q\d*[:.]|问题\d*[:：])\s*", re.IGNORECASE)
+# A question ends at its question mark: the 0.5B often writes several on one line ("What is X? What is Y?").
+_QUESTION_END = re.compile(r"(?<=[?？])\s*")
+# A question about "the passage" or "the study" is no search query: nobody searching knows the text it asks about.
+_META = re.compile(
+    r"\b(?:the|this|that)\s+(?:passage|text|article|paragraph|study|studies|paper|abstract|author|authors|document)s?\b"
+    r"|段落|这段|本段|文中|本文|该文|这篇|文章中|作者",
+    re.IGNORECASE,
+)
+SIMILAR = 0.6  # a question sharing this share of its words with one kept before it is a near repeat, dropped
 
 
 def parse_questions(reply: str, n: int) -> list[str]:
-    """The first ``n`` distinct question lines of a generator's reply (numbering and quotes removed)."""
+    """The first ``n`` distinct questions of a generator's reply: split at line breaks and question marks,
+    numbering and quotes removed; a question cut off by the token limit (no question mark after the first), one
+    about "the passage"/"the study" (``_META``), and a near repeat of one already kept are dropped."""
     out: list[str] = []
-    for line in reply.splitlines():
-        text = _NUMBERING.sub("", line).strip().strip("\"'“”").strip()
-        if text and _long_enough(text) and text not in out:
-            out.append(text)
+    pieces = [p for line in reply.splitlines() for p in _QUESTION_END.split(line)]
+    asks = any(p.rstrip().endswith(("?", "？")) for p in pieces)
+    for piece in pieces:
+        text = _NUMBERING.sub("", piece).strip().strip("\"'“”").strip()
+        if not text or not _long_enough(text) or _META.search(text):
+            continue
+        if asks and not text.endswith(("?", "？")):
+            continue  # the reply writes questions, and this one was cut off (or is not one)
+        if any(_similar(text, kept) for kept in out):
+            continue
+        out.append(text)
         if len(out) == n:
             break
     return out
+
+
+def _similar(a: str, b: str) -> bool:
+    """Whether ``a`` and ``b`` share ``SIMILAR`` of the words (CJK: characters) of the shorter one."""
+    wa, wb = (set(x) if cjk_ratio(x) >= 0.3 else set(x.lower().split()) for x in (a, b))
+    return bool(wa and wb) and len(wa & wb) / min(len(wa), len(wb)) >= SIMILAR
 
 
 def generated(

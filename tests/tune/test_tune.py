@@ -78,6 +78,23 @@ def test_generated_questions_are_parsed_and_filtered() -> None:
     assert "Vectors are compared" in seen[0][1]["content"]
 
 
+def test_questions_on_one_line_are_split_and_cut_off_repeated_or_meta_ones_dropped() -> None:
+    reply = (
+        "What is the role of IL4I1 in T-cell proliferation? What are the main findings of the study on IL4I1? "
+        "What is the role of IL4I1 in T-cell proliferation in vitro? How is IL4I1 secreted by dendritic cells? "
+        "What is the effect of"
+    )
+    assert tp.parse_questions(reply, 5) == [
+        "What is the role of IL4I1 in T-cell proliferation?",  # the third is a near repeat of it
+        "How is IL4I1 secreted by dendritic cells?",  # the second asks about "the study", the last is cut off
+    ]
+    assert tp.parse_questions("向量检索按什么排序？本文的作者是谁？检索系统用哪种相似度？", 3) == [
+        "向量检索按什么排序？",
+        "检索系统用哪种相似度？",
+    ]
+    assert tp.parse_questions("How vectors are compared in the index", 2) == ["How vectors are compared in the index"]
+
+
 def test_chinese_chunks_get_a_chinese_prompt() -> None:
     messages = tp.question_messages("向量检索按余弦相似度排序。", "zh", 2)
     assert "中文" in messages[1]["content"]
