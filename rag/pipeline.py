@@ -106,12 +106,13 @@ class RagPipeline:
 
     def warm_up(self) -> None:
         """Load the index's embedder (when an index exists), jieba and the generator now (``Generator.warm_up``)."""
+        from rag.answer.turn import warm_up as warm_generator
         from rag.text.lexical import load_tokenizer
 
         if self._dir.exists():
             self._embedders.for_index(self._current().manifest).embed_query("warm up")
         load_tokenizer()
-        self.generator().warm_up()
+        warm_generator(self.generator())
 
     # -- reading ----------------------------------------------------------------------------------
     def _current(self) -> Snapshot:

@@ -15,7 +15,7 @@ from rag.answer.generators.registry import grounding_mode
 from rag.answer.grounding import check, ground, question_coverage
 from rag.answer.prompting import answer_form
 from rag.answer.select import read_first
-from rag.answer.shorten import shorten
+from rag.answer.shorten import shorten, shorten_messages
 from rag.config import AnswerSettings
 from rag.text.lexical import content_words
 from rag.text.paths import display_path
@@ -242,6 +242,12 @@ def stream(turn: Turn) -> Iterator[StreamEvent]:
         parts.append(piece)
         yield TokenEvent(piece)
     yield DoneEvent(finish(turn, "".join(parts), time.perf_counter() - t0))
+
+
+def warm_up(generator: Generator) -> None:
+    """The generator's warm-up (``Generator.warm_up``), given the shortening prompt when its factoid answers are
+    shortened (``trims_echo``): the first long English answer then pays only for its question and answer."""
+    generator.warm_up([shorten_messages("", "")] if generator.trims_echo else [])
 
 
 def _factoid(question: str, language: str) -> bool:

@@ -178,6 +178,8 @@ def test_the_real_model_answers_the_same_from_a_cached_prefix() -> None:
     from rag.answer.generators.base import GenerationRequest
     from rag.answer.generators.chat import ChatGenerator
     from rag.answer.generators.registry import qwen_runtime
+    from rag.answer.shorten import shorten_messages
+    from rag.answer.turn import warm_up
 
     passage = ["The Transformer architecture was introduced in 2017 by researchers at Google."]
     questions = [("When was the Transformer introduced?", "en"), ("Transformer 架构是哪一年提出的？", "zh")]
@@ -187,12 +189,16 @@ def test_the_real_model_answers_the_same_from_a_cached_prefix() -> None:
         expected.append(fresh.generate(GenerationRequest(question, passage, language)))
         fresh.runtime._slots.clear()  # type: ignore[attr-defined]  # no cache: every prompt read whole
     warmed = ChatGenerator("qwen2.5-0.5b", lambda: qwen_runtime("onnxruntime"), factoid_passages=1)
-    warmed.warm_up()
+    warm_up(warmed)  # as `rag serve` does
     runtime = warmed.runtime
-    assert len(runtime._slots) == 4  # type: ignore[attr-defined]  # en and zh, short and explain
+    assert len(runtime._slots) == 5  # type: ignore[attr-defined]  # en and zh, short and explain; shortening
     for (question, language), answer in zip(questions, expected, strict=True):
         request = warmed.prepare(GenerationRequest(question, passage, language))
         prompt = warmed._prompt(request)
         assert warmed.generate(request) == answer
         assert 0 < runtime.last_prefill_tokens < runtime.count_tokens(prompt) - 40  # type: ignore[attr-defined]
     assert "2017" in expected[0] and "2017" in expected[1]
+    shortening = shorten_messages(questions[0][0], "it was introduced in 2017 by Google researchers")
+    warmed.chat(shortening, 8)
+    prompt_tokens = runtime.count_tokens(runtime.render(shortening))  # type: ignore[attr-defined]
+    assert 0 < runtime.last_prefill_tokens < prompt_tokens - 20  # type: ignore[attr-defined]  # its rules were read

@@ -4,9 +4,13 @@ model here; the last test asks the real default one."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import pytest
 
+from rag.answer.generators.base import GenerationRequest, Generator
 from rag.answer.shorten import SHORTEN_RULES, needs_shortening, shorten
+from rag.answer.turn import warm_up
 
 QUESTION = "How many seconds were left in the game when the Broncos intercepted the pass?"
 
@@ -73,3 +77,27 @@ def test_the_real_model_cuts_a_sentence_to_its_answer() -> None:
     text = "32.9% of the eligible voting population did not, or had been unable to, vote. [1]"
     short = shorten(text, "What percentage of Scotland's voting population failed to actually vote?", generator.chat)
     assert short == "32.9% [1]"
+
+
+class WarmedGenerator(Generator):
+    def __init__(self, trims: bool) -> None:
+        self.trims_echo = trims  # type: ignore[misc]
+        self.primed: list[list[dict[str, str]]] | None = None
+
+    @property
+    def name(self) -> str:
+        return "warmed"
+
+    def generate(self, request: GenerationRequest) -> str:
+        return ""
+
+    def warm_up(self, prompts: Sequence[list[dict[str, str]]] = ()) -> None:
+        self.primed = list(prompts)
+
+
+def test_the_warm_up_reads_the_shortening_rules_only_for_a_generator_whose_answers_are_shortened() -> None:
+    shortened, other = WarmedGenerator(True), WarmedGenerator(False)
+    warm_up(shortened)
+    warm_up(other)
+    assert shortened.primed is not None and shortened.primed[0][0] == {"role": "system", "content": SHORTEN_RULES}
+    assert other.primed == []

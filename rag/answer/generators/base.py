@@ -4,8 +4,8 @@ have, as members of ``Generator`` with defaults (a minimal backend implements ``
 - ``stream``: the answer in pieces as it is written (default: the whole answer as one piece);
 - ``supports_language``: whether it writes answers in a language (default: any; else answers are extractive);
 - ``load``: load weights now rather than on the first question (default: nothing to load);
-- ``warm_up``: what a server does before its first question: load, and read what every prompt starts with
-  (default: ``load``);
+- ``warm_up``: what a server does before its first question: load, and read what every prompt starts with, and
+  the other stages' prompts it is given (the shortening one: ``rag.answer.turn.warm_up``) (default: ``load``);
 - ``fit`` (through ``prepare``): the request cut to fit the model's context (default: unchanged);
 - ``chat``: one raw chat completion (``rag tune`` writes questions with it; default: None, no chat model);
 - ``rewrite_question``: a standalone question for a follow-up (default: None, the deterministic rewrite is used);
@@ -59,8 +59,9 @@ class Generator(ABC):
         """Load the weights now; a no-op for backends without any."""
         return None
 
-    def warm_up(self) -> None:
-        """Get ready for the first question (the server's warm-up): by default, ``load``."""
+    def warm_up(self, prompts: Sequence[list[dict[str, str]]] = ()) -> None:
+        """Get ready for the first question (the server's warm-up): by default, ``load``. ``prompts``: chat prompts
+        other stages will send through ``chat`` (a backend with a prompt cache reads their common start now)."""
         self.load()
 
     def prepare(self, request: GenerationRequest) -> GenerationRequest:

@@ -18,7 +18,7 @@ with native bf16, else fp32).
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 
 from rag.answer.compress import compress
@@ -65,13 +65,15 @@ class ChatGenerator(Generator):
     def load(self) -> None:
         self._runtime()
 
-    def warm_up(self, languages: tuple[str, ...] = ("en", "zh")) -> None:
-        """Load, then read the rules of each language and answer form into the runtime's prompt cache: a
-        server's first question in each pays only for its passages and question."""
+    def warm_up(self, prompts: Sequence[list[dict[str, str]]] = (), languages: tuple[str, ...] = ("en", "zh")) -> None:
+        """Load, then read the rules of each language and answer form, and ``prompts``, into the runtime's prompt
+        cache: a server's first question in each pays only for its passages and question."""
         runtime = self._runtime()
         for language in languages:
             for form in COMPACT_FORMS:
                 runtime.prime(runtime.render(compact_messages("", [], language, form)))
+        for messages in prompts:
+            runtime.prime(runtime.render(messages))
 
     def fit(self, request: GenerationRequest) -> GenerationRequest:
         """The answer form's length filled in, passages compressed to the sentences that bear on the question,
