@@ -109,8 +109,8 @@ _NUMBERING = re.compile(r"^\s*(?:[-*•]|\d+[.)、:]|Q\d*[:.]|问题\d*[:：])\s
 _QUESTION_END = re.compile(r"(?<=[?？])\s*")
 # A question about "the passage" or "the study" is no search query: nobody searching knows the text it asks about.
 _META = re.compile(
-    r"\b(?:the|this|that)\s+(?:passage|text|article|paragraph|study|studies|paper|abstract|author|authors|document)s?\b"
-    r"|段落|这段|本段|文中|本文|该文|这篇|文章中|作者",
+    r"\b(?:the|this|that)\s+(?:passage|text|article|paragraph|study|studies|paper|abstract|document)s?\b"
+    r"|段落|这段|本段|文中|本文|该文|这篇|文章中",
     re.IGNORECASE,
 )
 SIMILAR = 0.6  # a question sharing this share of its words with one kept before it is a near repeat, dropped
