@@ -32,7 +32,7 @@ from dataclasses import dataclass
 
 from rag.answer.citations import clean_markers, evidence, is_instruction, sentence_support, strip_markers
 from rag.answer.echo import only_echoes, without_attribution
-from rag.answer.spans import nearest_span
+from rag.answer.spans import nearest_span, spelled_span
 from rag.text.lexical import content_words, is_question_word, stems, tokenize
 from rag.text.sentences import MARKUP, split_sentences
 from rag.types import SentenceSupport
@@ -274,10 +274,11 @@ def _short_answer_source(body: str, sentences: list[tuple[int, str, set[str]]], 
 def _near_short_answer(
     body: str, sentences: list[tuple[int, str, set[str]]], relevance: _Relevance
 ) -> tuple[int, str] | None:
-    """(passage number, its words) for a short answer that is nearly passage text (``rag.answer.spans``), taken
-    from a sentence that, with its neighbours, bears on the question about as well as the best one does."""
+    """(passage number, its words) for a short answer that is nearly passage text, or a count the passage spells
+    out (``rag.answer.spans``), taken from a sentence that, with its neighbours, bears on the question about as
+    well as the best one does."""
     usable = [(n, s) for n, s, words in sentences if relevance.of(words) >= RELEVANT * relevance.best]
-    found = nearest_span(body, [s for _, s in usable])
+    found = spelled_span(body, [s for _, s in usable]) or nearest_span(body, [s for _, s in usable])
     return (usable[found[0]][0], found[1]) if found else None
 
 

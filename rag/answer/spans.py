@@ -6,6 +6,10 @@ reject it and answer with a whole passage sentence. ``nearest_span`` finds the s
 copying: a run of as many words (English) or characters (Chinese, Japanese, Korean) as the answer, whose
 characters match the answer's to at least ``MIN_RATIO`` (difflib's ratio, case aside). The caller decides which
 sentences may serve (those that bear on the question); the result is passage text, so the answer stays grounded.
+
+``spelled_span`` does the same for a count the model wrote in digits where the passage spells it ("4" for "four",
+"4个" for "四个"): asked "How many public charter schools does the university run?", it answers "4" from "the
+university runs four public charter schools".
 """
 
 from __future__ import annotations
@@ -44,6 +48,32 @@ def _cuts_word(text: str, at: int) -> bool:
     """Whether position ``at`` falls inside a run of Latin letters or digits ("2008" cut to "008")."""
     before, after = text[at - 1 : at], text[at : at + 1]
     return 0 < at < len(text) and (before + after).isascii() and before.isalnum() and after.isalnum()
+
+
+_ENGLISH_NUMBERS = (
+    "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve",
+    "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen", "twenty",
+)  # fmt: skip
+_CHINESE_NUMBERS = "零一二三四五六七八九十"
+_COUNT = re.compile(r"^(\d{1,2})(\D{0,3})$")  # a number, and a unit word or measure word after it ("4个")
+
+
+def spelled_span(answer: str, sentences: list[str]) -> tuple[int, str] | None:
+    """(index into ``sentences``, the passage words) where a count ``answer`` written in digits (0-20, with up to
+    three characters after it: "4", "4个") is spelled out as a word ("four", "四个"); None when it is not."""
+    match = _COUNT.match(answer.strip(_EDGE))
+    if match is None or int(match.group(1)) > 20:
+        return None
+    value, rest = int(match.group(1)), match.group(2)
+    english = re.compile(rf"\b{_ENGLISH_NUMBERS[value]}\b{re.escape(rest)}", re.IGNORECASE)
+    chinese = _CHINESE_NUMBERS[value] + rest.strip() if value <= 10 and rest.strip() and has_cjk(rest) else None
+    for index, sentence in enumerate(sentences):
+        found = english.search(sentence)
+        if found:
+            return index, found.group()
+        if chinese and chinese in sentence:
+            return index, chinese
+    return None
 
 
 def nearest_span(answer: str, sentences: list[str], min_ratio: float = MIN_RATIO) -> tuple[int, str] | None:

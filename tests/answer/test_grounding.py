@@ -387,6 +387,20 @@ def test_a_near_copy_from_an_off_topic_sentence_or_a_different_word_is_not_snapp
     assert other.method != "snapped"
 
 
+def test_a_count_in_digits_is_snapped_to_the_word_the_passage_spells_it_with() -> None:
+    passages = [
+        "The university runs four public charter schools on the South Side.",
+        "It was founded in 1890 by John D. Rockefeller.",
+    ]
+    checked = check("4", "How many public charter schools does the university run?", passages)
+    assert checked.method == "snapped" and checked.text == "four [1]" and checked.cited == [1]
+    wrong = check("5", "How many public charter schools does the university run?", passages)
+    assert wrong.method == "extractive" and "five" not in wrong.text  # no sentence says five
+    zh = ["该大学在南区管理四个公立特许学校。", "它由洛克菲勒于1890年创办。"]
+    snapped = check("4个", "该大学管理多少个公立特许学校？", zh)
+    assert snapped.method == "snapped" and snapped.text == "四个 [1]"
+
+
 def test_a_garbled_chinese_name_is_snapped() -> None:
     from rag.answer.spans import nearest_span
 
