@@ -278,7 +278,8 @@ def _near_short_answer(
     out (``rag.answer.spans``), taken from a sentence that, with its neighbours, bears on the question about as
     well as the best one does."""
     usable = [(n, s) for n, s, words in sentences if relevance.of(words) >= RELEVANT * relevance.best]
-    found = spelled_span(body, [s for _, s in usable]) or nearest_span(body, [s for _, s in usable])
+    texts = [s for _, s in usable]
+    found = spelled_span(body, texts) or nearest_span(body, texts)
     return (usable[found[0]][0], found[1]) if found else None
 
 

@@ -126,7 +126,7 @@ class OnnxRuntime(ChatRuntime):
         candidates = keeps or (fits if full else [])
         best = max(candidates, key=lambda slot: shared[id(slot)], default=None)
         if best is None:
-            if len(self._slots) >= self._max_slots:
+            if full:
                 self._slots.pop(0)  # the least recently used: its generator (and cache memory) goes with it
             best = self._new_slot(len(ids) + max_new_tokens)
             common = 0
