@@ -161,6 +161,11 @@ QWEN_05B_ONNX = "qwen2.5-coder-0.5b-instruct-ort-int4"
 QWEN_15B_ONNX = "qwen2.5-coder-1.5b-instruct-ort-int4"
 
 
+def _current_export(hf_folder: Path, base: str) -> Path:
+    """The current ("-v2") export of ``hf_folder``, the earlier ones (``base``, ``base``-lastlogits) removed."""
+    return onnx_int4(hf_folder, f"{base}-v2", stale=(base, f"{base}-lastlogits"))
+
+
 def qwen_05b_transformers() -> Path:
     """Qwen2.5-Coder-0.5B-Instruct as a transformers folder in bfloat16 (converted from the joined GGUF)."""
     return converted(joined_gguf(QWEN_05B), "qwen2.5-coder-0.5b-instruct-bf16", dtype="bfloat16")
@@ -168,9 +173,7 @@ def qwen_05b_transformers() -> Path:
 
 def qwen_05b_onnx() -> Path:
     """Qwen2.5-Coder-0.5B-Instruct for ONNX Runtime GenAI, int4 (exported from the transformers folder)."""
-    return onnx_int4(
-        qwen_05b_transformers(), f"{QWEN_05B_ONNX}-v2", stale=(QWEN_05B_ONNX, f"{QWEN_05B_ONNX}-lastlogits")
-    )
+    return _current_export(qwen_05b_transformers(), QWEN_05B_ONNX)
 
 
 def qwen_15b_transformers() -> Path:
@@ -180,9 +183,7 @@ def qwen_15b_transformers() -> Path:
 
 def qwen_15b_onnx() -> Path:
     """Qwen2.5-Coder-1.5B-Instruct for ONNX Runtime GenAI, int4 (exported from the transformers folder)."""
-    return onnx_int4(
-        qwen_15b_transformers(), f"{QWEN_15B_ONNX}-v2", stale=(QWEN_15B_ONNX, f"{QWEN_15B_ONNX}-lastlogits")
-    )
+    return _current_export(qwen_15b_transformers(), QWEN_15B_ONNX)
 
 
 def converted_smollm2() -> Path:
