@@ -59,7 +59,7 @@ def main() -> int:
                 backend, settings = variant(generator)
                 for pipeline, base in ((full, full_config), (partial, partial_config)):
                     pipeline.config = base.replace(generator=backend, **settings)
-                    pipeline._generator = None  # the next ask builds the newly configured backend
+                    pipeline.reload_generator()  # the next ask builds the newly configured backend
                 scores = score_answers(full, data, args.questions)
                 gone = score_answers(partial, kept, len(removed_qa))
                 assert scores is not None and gone is not None

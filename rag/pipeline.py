@@ -14,12 +14,12 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from rag.answer.slot import GeneratorSlot
 from rag.config import RagConfig
 from rag.embed.slot import EmbedderSlot
 from rag.errors import DocumentNotFoundError, RagError
 from rag.filters import Filters
 from rag.index.folder import IndexDir, Snapshot
-from rag.models.runtime import configure_threads
 from rag.retrieve.cache import QueryCache
 from rag.retrieve.search import retrieve as _retrieve
 from rag.text.langdetect import detect_language
@@ -62,11 +62,10 @@ class RagPipeline:
         self.config = config or RagConfig.load()
         self._dir = IndexDir(self.config.index)
         self._embedders = EmbedderSlot(lambda: self.config, self._dir.path, embedder)
-        self._generator = generator
+        self._generators = GeneratorSlot(lambda: self.config, generator)
         self._snapshot: Snapshot | None = None
         self._stamp: tuple[int, int] = (-1, -1)
         self._lock = threading.RLock()
-        self._load_lock = threading.Lock()  # the generator's first load (not self._lock: readers must not wait on it)
         self._rerank_model: CrossEncoderReranker | None = None
         self._queries = QueryCache()
 
@@ -90,29 +89,25 @@ class RagPipeline:
 
     # -- models -----------------------------------------------------------------------------------
     def generator(self) -> Generator:
-        if self._generator is None:
-            with self._load_lock:
-                if self._generator is None:
-                    from rag.answer.generators.registry import create_generator
+        return self._generators.get()
 
-                    configure_threads(self.config.models.threads)
-                    self._generator = create_generator(self.config.answer)
-        return self._generator
+    def reload_generator(self) -> None:
+        """Forget the generator: the next question builds the one ``config`` names (after it was replaced)."""
+        self._generators.reset()
 
     @property
     def models_loaded(self) -> bool:
         """Whether the embedder and the generator have been set up (by ``warm_up`` or a first question)."""
-        return self._embedders.loaded is not None and self._generator is not None
+        return self._embedders.loaded is not None and self._generators.loaded is not None
 
     def warm_up(self) -> None:
         """Load the index's embedder (when an index exists), jieba and the generator now (``Generator.warm_up``)."""
-        from rag.answer.turn import warm_up as warm_generator
         from rag.text.lexical import load_tokenizer
 
         if self._dir.exists():
             self._embedders.for_index(self._current().manifest).embed_query("warm up")
         load_tokenizer()
-        warm_generator(self.generator())
+        self._generators.warm()
 
     # -- reading ----------------------------------------------------------------------------------
     def _current(self) -> Snapshot:
