@@ -67,7 +67,7 @@ class HashEmbedder(Embedder):
 
 
 class EchoGenerator(Generator):
-    """Answers with the first sentence of passage 1, cited as [1]."""
+    """Answers with the first sentence of passage 1 (a heading line skipped), cited as [1]."""
 
     @property
     def name(self) -> str:
@@ -76,7 +76,12 @@ class EchoGenerator(Generator):
     def generate(self, request: GenerationRequest) -> str:
         if not request.passages:
             return ""
-        return split_sentences(request.passages[0])[0] + " [1]"
+        passage = request.passages[0]
+        lines = passage.splitlines()
+        if lines and lines[0].startswith("(") and lines[0].endswith(")"):  # the heading path (``turn.reading``)
+            lines = lines[1:]
+        body = "\n".join(line for line in lines if not line.lstrip().startswith("#"))  # heading lines
+        return split_sentences(body.strip() or passage)[0] + " [1]"
 
     def stream(self, request: GenerationRequest) -> Iterator[str]:
         for word in self.generate(request).split(" "):

@@ -92,7 +92,8 @@ def _label_range(first: str, last: str) -> str:
 
 @dataclass(frozen=True)
 class Chunk:
-    """A passage of a document with its character span (``text == document.text[start:end]``)."""
+    """A passage of a document with its character span (``text == document.text[start:end]``: offsets, lines and
+    highlights point into the original file; ``display`` and ``heading`` are what is read and searched)."""
 
     text: str
     start: int
@@ -104,6 +105,20 @@ class Chunk:
     source: str = ""
     metadata: dict[str, Any] = field(default_factory=dict)
     section: str | None = None  # the named place for formats with sections ("slide 3", "sheet Sales rows 2-9")
+    # What a reader sees of ``text`` when it differs (Markdown: markup reduced, ``rag.ingest.markdown.display``);
+    # "" when ``text`` is shown as it is.
+    display: str = ""
+    heading: str = ""  # the section it is in: "Title › Section › Subsection" ("" when the format has none)
+
+    @property
+    def shown(self) -> str:
+        """The passage as the model and the user read it: the display text, else the text."""
+        return self.display or self.text
+
+    @property
+    def indexed(self) -> str:
+        """What is embedded and indexed lexically: the heading path on its own line, then the shown text."""
+        return f"{self.heading}\n{self.shown}" if self.heading else self.shown
 
     def location(self) -> str:
         """Human-readable place in the source: the section (slide, sheet and rows, chapter, message) for formats

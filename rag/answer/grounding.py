@@ -198,8 +198,11 @@ def markers_last(text: str) -> str:
     return _LEADING_MARKERS.sub(lambda m: f"{m.group(2)} {''.join(m.group(1).split())}", text)
 
 
-def check(raw: str, question: str, passages: list[str]) -> Checked:
-    """Keep a capable model's answer as written, checking its citations and support (see the module doc)."""
+def check(raw: str, question: str, passages: list[str], form: str = "short") -> Checked:
+    """Keep a capable model's answer as written, checking its citations and support (see the module doc). A long
+    answer (``form`` steps or explain) that cites a passage or has a sentence a passage supports is kept as
+    written, its unsupported sentences listed: a fluent answer is never replaced by an extract of passage
+    sentences, which reads worse."""
     text = without_attribution(markers_last(_PREFIX.sub("", raw.strip()).strip()))
     text = _without_the_question(_QUOTED.sub(r"\1\2", text), question)
     cleaned = clean_markers(text, len(passages))
@@ -227,6 +230,9 @@ def check(raw: str, question: str, passages: list[str]) -> Checked:
             return Checked(text, [number], "snapped", cleaned.invalid, [], support)
     support = sentence_support(cleaned.text, passages)
     unsupported = [s.text for s in support if not s.grounded]
+    if form != "short" and body and (cleaned.cited or any(s.grounded for s in support)):
+        cited = cleaned.cited or list(dict.fromkeys(n for s in support for n in s.passages))
+        return Checked(cleaned.text, cited, "generated", cleaned.invalid, unsupported)
     if body and any(s.grounded for s in support) and _addresses(question, support, passages):
         cited = cleaned.cited or list(dict.fromkeys(n for s in support for n in s.passages))
         return Checked(cleaned.text, cited, "generated", cleaned.invalid, unsupported)

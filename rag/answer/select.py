@@ -25,7 +25,7 @@ def read_first(question: str, hits: list[Hit]) -> list[Hit]:
     """``hits`` with the passage that best answers ``question``'s words first, the rest in rank order."""
     if len(hits) < 2:
         return list(hits)
-    coverage = passage_coverage(question, [h.chunk.text for h in hits])
+    coverage = passage_coverage(question, [h.chunk.shown for h in hits])
     top = hits[0].similarity
 
     def score(i: int) -> float:

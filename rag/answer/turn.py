@@ -14,6 +14,7 @@ from rag.answer.generators.base import GenerationRequest, Generator
 from rag.answer.generators.registry import grounding_mode
 from rag.answer.grounding import check, ground, question_coverage
 from rag.answer.prompting import answer_form
+from rag.answer.repetition import without_loops
 from rag.answer.select import read_first
 from rag.answer.shorten import shorten, shorten_messages
 from rag.config import AnswerSettings
@@ -78,7 +79,7 @@ def plan(
         model = generator()
         mode = grounding_mode(model, settings.grounding)
         if model.supports_language(language):
-            passages = [h.chunk.text for h in relevant]
+            passages = [reading(h) for h in relevant]
             asked = GenerationRequest(standalone, passages, language, settings.max_new_tokens)
             request = model.prepare(asked)
             if request.passages:
@@ -100,6 +101,13 @@ def plan(
     )
 
 
+def reading(hit: Hit) -> str:
+    """A passage as the model reads it: its heading path ("Guide › Install") on the first line, when it has one,
+    then its display text (structure kept: lines, lists, code)."""
+    chunk = hit.chunk
+    return f"({chunk.heading})\n{chunk.shown}" if chunk.heading else chunk.shown
+
+
 def relevant_hits(question: str, hits: list[Hit], threshold: float, lexical_relevance: float = 0.0) -> list[Hit]:
     """The hits whose cosine similarity reaches ``threshold``, and those under it that one passage sentence (with
     its neighbours) covers ``lexical_relevance`` of the question's words (``question_coverage``; 0: off): the
@@ -110,7 +118,7 @@ def relevant_hits(question: str, hits: list[Hit], threshold: float, lexical_rele
     return [
         h
         for h in hits
-        if h.similarity >= threshold or (rescue and question_coverage(question, [h.chunk.text]) >= lexical_relevance)
+        if h.similarity >= threshold or (rescue and question_coverage(question, [h.chunk.shown]) >= lexical_relevance)
     ]
 
 
@@ -122,7 +130,7 @@ def gated(question: str, language: str, relevant: list[Hit], min_coverage: float
     questions have more of as words of their own, do not count (calibrated on XQuAD en/zh and CMRC 2018)."""
     if not relevant or min_coverage <= 0 or not _factoid(question, language):
         return False
-    covered = question_coverage(question, [h.chunk.text for h in relevant])
+    covered = question_coverage(question, [h.chunk.shown for h in relevant])
     if covered < min_coverage:
         log.info("refusing: the best passage sentence covers %.2f of the question (< %.2f)", covered, min_coverage)
         return True
@@ -138,7 +146,7 @@ def citation(number: int, hit: Hit) -> Citation:
         end=chunk.end,
         location=chunk.location(),
         score=hit.similarity,
-        text=chunk.text,
+        text=chunk.shown,
     )
 
 
@@ -167,12 +175,13 @@ def finish(turn: Turn, raw: str, generate_s: float) -> Answer:
     """The Answer for ``raw`` (the generator's text; empty when none was asked), grounded per ``turn.mode``."""
     if not turn.passages:
         return refusal(turn)
-    texts = [h.chunk.text for h in turn.passages]
+    texts = [h.chunk.shown for h in turn.passages]
     name = turn.generator.name if (turn.generator is not None and raw) else ""
     unsupported: list[str] = []
     supported = None
+    raw = without_loops(raw)
     if turn.mode == "check":
-        checked = check(raw, turn.standalone, texts)
+        checked = check(raw, turn.standalone, texts, answer_form(turn.standalone, turn.language))
         if checked.method == "refused":
             return refusal(turn, generator=name, generate_s=generate_s)
         text, cited, method, invalid, unsupported = (

@@ -25,7 +25,18 @@ def register(subparsers: Subparsers) -> None:
     p = subparsers.add_parser(
         "eval", help="build a temporary index of a BEIR folder and print retrieval/answer metrics"
     )
-    p.add_argument("dataset", type=Path, help="folder with corpus.jsonl, queries.jsonl, qrels/*.tsv [, qa.jsonl]")
+    p.add_argument(
+        "dataset",
+        type=Path,
+        help="a BEIR folder (corpus.jsonl, queries.jsonl, qrels/*.tsv [, qa.jsonl]), or with --questions a folder of "
+        "documents",
+    )
+    p.add_argument(
+        "--questions",
+        type=Path,
+        help="a JSON Lines file of questions about the documents in DATASET (id, question, key_facts, sources: "
+        "the docsqa layout): ingest the folder, answer each, print key facts present, sources cited and found",
+    )
     p.add_argument("--split", help="qrels split (default: test, or the only one)")
     add_embedder(p, "embedder (default auto)")
     add_retrieval(p)
@@ -45,6 +56,8 @@ def evaluate(args: argparse.Namespace) -> int:
 
     settings = {k: getattr(args, k, None) for k in EVAL_SETTINGS}
     config = RagConfig.load(args.config, quiet=args.quiet or None, **settings)
+    if args.questions is not None:
+        return evaluate_folder(args, config)
     report = run_evaluation(
         args.dataset, config, split=args.split, max_queries=args.max_queries, qa_limit=args.qa_limit
     )
@@ -52,4 +65,25 @@ def evaluate(args: argparse.Namespace) -> int:
         print(to_json(report))
     else:
         print_eval_report(report)
+    return 0
+
+
+def evaluate_folder(args: argparse.Namespace, config: RagConfig) -> int:
+    """``rag eval FOLDER --questions FILE``: a temporary index of the folder, every question answered and scored."""
+    import tempfile
+
+    from rag.errors import RagError
+    from rag.folder_eval import load_questions, score_folder, table
+    from rag.pipeline import RagPipeline
+
+    if not args.dataset.is_dir():
+        raise RagError(f"{args.dataset} is not a folder: give the folder of documents the questions are about")
+    records = load_questions(args.questions)
+    with tempfile.TemporaryDirectory(prefix="rag-eval-") as tmp:
+        pipeline = RagPipeline(config.replace(index=Path(tmp) / "index"))
+        try:
+            report = score_folder(pipeline, args.dataset, records, k=config.retrieve.top_k)
+        finally:
+            pipeline.close()
+    print(to_json(report) if args.json else "\n".join(table(report)))
     return 0

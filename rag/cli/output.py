@@ -37,7 +37,7 @@ def print_hits(hits: list[Hit]) -> None:
     """One entry per hit: rank, similarity, source and location, then the start of its text."""
     for hit in hits:
         c = hit.chunk
-        text = " ".join(c.text.split())
+        text = " ".join(c.shown.split())
         print(f"{hit.rank}. [{hit.similarity:.3f}] {display_source(c.source)} ({c.location()})")
         print(f"   {text[:SNIPPET_CHARS]}{'…' if len(text) > SNIPPET_CHARS else ''}")
 

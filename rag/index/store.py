@@ -52,7 +52,9 @@ CREATE TABLE IF NOT EXISTS chunks (
     end_line INTEGER NOT NULL,
     page INTEGER,
     language TEXT NOT NULL,
-    section TEXT
+    section TEXT,
+    display TEXT,
+    heading TEXT
 );
 CREATE INDEX IF NOT EXISTS chunks_doc ON chunks(doc_id);
 CREATE INDEX IF NOT EXISTS documents_hash ON documents(content_hash);
@@ -92,7 +94,12 @@ class Database:
 _DOCUMENT_COLUMNS = (
     "id, path, content_hash, mtime, size, file_type, language, title, n_chunks, added_at, metadata, user_meta"
 )
-_CHUNK_COLUMNS = 'id, doc_id, ord, text, start, "end", start_line, end_line, page, language, section'
+_CHUNK_COLUMNS = 'id, doc_id, ord, text, start, "end", start_line, end_line, page, language, section, display, heading'
+
+
+def _indexed(text: str, display: str | None, heading: str | None) -> str:
+    """``Chunk.indexed`` from a chunk row's columns."""
+    return Chunk(text, 0, 0, 0, 0, display=display or "", heading=heading or "").indexed
 
 
 class ChunkStore:
@@ -107,11 +114,14 @@ class ChunkStore:
             conn = sqlite3.connect(str(path), check_same_thread=False)
             conn.executescript(SCHEMA)
         self.db = Database(conn)
-        # Indexes written before chunks had a ``section`` (slide, sheet, chapter) get the column at their next write.
+        # Indexes written before chunks had a ``section`` (slide, sheet, chapter), a ``display`` text or a ``heading``
+        # get the columns at their next write; read-only, a missing column reads as NULL.
         columns = {row[1] for row in conn.execute("PRAGMA table_info(chunks)")}
-        if not readonly and "section" not in columns:
-            conn.execute("ALTER TABLE chunks ADD COLUMN section TEXT")
-        self._section = "c.section" if "section" in columns or not readonly else "NULL"
+        for column in ("section", "display", "heading"):
+            if not readonly and column not in columns:
+                conn.execute(f"ALTER TABLE chunks ADD COLUMN {column} TEXT")
+        have = columns if readonly else {*columns, "section", "display", "heading"}
+        self._optional = ", ".join(f"c.{c}" if c in have else "NULL" for c in ("section", "display", "heading"))
 
     def close(self) -> None:
         if self.lexical is not None:
@@ -181,16 +191,19 @@ class ChunkStore:
         )
         from rag.text.langdetect import detect_language
 
-        languages = [detect_language(c.text) for c in chunks]
+        languages = [detect_language(c.shown) for c in chunks]
         self.db.conn.executemany(
-            f"INSERT INTO chunks ({_CHUNK_COLUMNS}) VALUES ({','.join('?' * 11)})",
+            f"INSERT INTO chunks ({_CHUNK_COLUMNS}) VALUES ({','.join('?' * 13)})",
             (
-                (cid, doc_id, i, c.text, c.start, c.end, c.start_line, c.end_line, c.page, language, c.section)
+                (
+                    *(cid, doc_id, i, c.text, c.start, c.end, c.start_line, c.end_line, c.page, language),
+                    *(c.section, c.display or None, c.heading or None),
+                )
                 for i, (cid, c, language) in enumerate(zip(chunk_ids, chunks, languages, strict=True))
             ),
         )
         self._lexical().add(
-            (cid, doc_id, language, c.text) for cid, c, language in zip(chunk_ids, chunks, languages, strict=True)
+            (cid, doc_id, language, c.indexed) for cid, c, language in zip(chunk_ids, chunks, languages, strict=True)
         )
         return doc_id
 
@@ -199,8 +212,11 @@ class ChunkStore:
         table left by an older rag is dropped."""
         lexical = self._lexical()
         lexical.clear()
-        rows = self.db.execute("SELECT id, doc_id, language, text FROM chunks ORDER BY id")
-        lexical.add((int(cid), int(doc), str(lang), str(text)) for cid, doc, lang, text in rows)
+        rows = self.db.execute("SELECT id, doc_id, language, text, display, heading FROM chunks ORDER BY id")
+        lexical.add(
+            (int(cid), int(doc), str(lang), _indexed(text, display, heading))
+            for cid, doc, lang, text, display, heading in rows
+        )
         if self.has_fts5():
             self.db.execute(f"DROP TABLE {FTS5_TABLE}")
 
@@ -221,7 +237,9 @@ class ChunkStore:
         return StoredDocument(*row) if row else None
 
     def chunk_texts_and_ids(self, doc: StoredDocument) -> list[tuple[int, str]]:
-        return [(r[0], r[1]) for r in self.db.execute("SELECT id, text FROM chunks WHERE doc_id = ?", [doc.id])]
+        """(id, embedded text) of a document's chunks (``Chunk.indexed``)."""
+        rows = self.db.execute("SELECT id, text, display, heading FROM chunks WHERE doc_id = ?", [doc.id])
+        return [(r[0], _indexed(r[1], r[2], r[3])) for r in rows]
 
     def document_text(self, doc_id: int) -> str:
         """A document's text rebuilt from its chunks, so offsets and line numbers are those of its citations: each
@@ -259,7 +277,7 @@ class ChunkStore:
         marks = ",".join("?" * len(wanted))
         rows = self.db.execute(
             'SELECT c.id, c.text, c.start, c."end", c.start_line, c.end_line, c.page, d.path, c.language, '
-            f"d.file_type, {self._section} FROM chunks c JOIN documents d ON d.id = c.doc_id WHERE c.id IN ({marks})",
+            f"d.file_type, {self._optional} FROM chunks c JOIN documents d ON d.id = c.doc_id WHERE c.id IN ({marks})",
             wanted,
         ).fetchall()
         return {
@@ -274,6 +292,8 @@ class ChunkStore:
                 source=row[7],
                 metadata={"language": row[8], "file_type": row[9]},
                 section=row[10],
+                display=row[11] or "",
+                heading=row[12] or "",
             )
             for row in rows
         }

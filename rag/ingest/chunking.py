@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import bisect
 from collections.abc import Callable
+from dataclasses import replace
 
+from rag.ingest import markdown
 from rag.types import Chunk, Document
 
 # Paragraphs first, then lines, then sentence ends (Chinese full-width and Latin), then clauses, then words.
@@ -78,9 +80,12 @@ class Chunker:
 
     def split(self, document: Document) -> list[Chunk]:
         """Chunks in text order. A document with sections (slides, sheets, chapters, messages) is split section by
-        section, so that no chunk spans two of them and each citation names one slide, sheet or chapter."""
+        section, so that no chunk spans two of them and each citation names one slide, sheet or chapter. Markdown
+        is packed from its blocks (``split_markdown``)."""
         text = document.text
         line_starts = [0] + [i + 1 for i, ch in enumerate(text) if ch == "\n"]
+        if document.file_type == "markdown":
+            return self.split_markdown(document, line_starts)
         starts = [s.start for s in document.sections] or [0]
         spans = zip([0, *starts[1:]], [*starts[1:], len(text)], strict=True)
         chunks: list[Chunk] = []
@@ -122,3 +127,50 @@ class Chunker:
                     continue
             i += 1
         return out
+
+    def split_markdown(self, document: Document, line_starts: list[int]) -> list[Chunk]:
+        """Markdown packed into chunks from its blocks (``rag.ingest.markdown.blocks``: paragraphs, lists, tables,
+        whole code fences), in order, up to ``chunk_size``; a heading starts a new chunk (a run of headings stays
+        together with what follows), and a block longer than a chunk is split as plain text (a code fence at its
+        lines). Front matter is left out. Each chunk gets its display text and heading path."""
+        text = document.text
+        body, _ = markdown.front_matter(text)
+        code = markdown.code_spans(text)
+        found = markdown.headings(text, code)
+        title = str(document.metadata.get("title") or "")
+        pieces: list[tuple[int, int]] = []
+        current: list[tuple[int, int, bool]] = []  # (start, end, is a heading)
+        used = 0
+
+        def flush() -> None:
+            nonlocal used
+            if current:
+                pieces.append((current[0][0], current[-1][1]))
+            current.clear()
+            used = 0
+
+        for start, end in markdown.blocks(text, body, len(text)):
+            size = self._length(text[start:end])
+            heading = any(h.offset == start for h in found)
+            if current and heading and not all(h for _, _, h in current):
+                flush()
+            if size > self.chunk_size:
+                flush()
+                sub = Document(document.path, text[: end], document.file_type)
+                pieces.extend((c.start, c.end) for c in self._split_span(sub, start, end, line_starts))
+                continue
+            if current and used + size > self.chunk_size:
+                flush()
+            current.append((start, end, heading))
+            used += size + 1
+        flush()
+        chunks = self._join_small(document, [_span(document, a, b, line_starts) for a, b in pieces], line_starts)
+        return [
+            replace(
+                chunk,
+                display=shown if (shown := markdown.display(chunk.text)) != chunk.text else "",
+                heading=markdown.heading_path(found, chunk.start, title),
+            )
+            for chunk in chunks
+            if markdown.display(chunk.text).strip()
+        ]

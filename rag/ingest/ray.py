@@ -88,7 +88,7 @@ class ChunkEmbedActor:
             out["language"].append(detect_language(doc.text[:20_000]) if doc else "")
             out["meta"].append(json.dumps(doc.metadata if doc else {}, ensure_ascii=False, default=str))
             out["chunks"].append(json.dumps([_chunk_row(c) for c in chunks], ensure_ascii=False))
-            texts.extend(c.text for c in chunks)
+            texts.extend(c.indexed for c in chunks)
             counts.append(len(chunks))
 
         for path in batch["path"]:

@@ -114,7 +114,7 @@ def apply(
             if item.vectors is not None:  # embedded elsewhere (Ray workers)
                 batch.add_embedded(ids, item.vectors)
             else:
-                batch.add(ids, [c.text for c in chunks])
+                batch.add(ids, [c.indexed for c in chunks])
             bar.set_postfix(chunks=batch.total)
         batch.flush()
         for doc_gone in gone:

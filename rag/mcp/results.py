@@ -49,7 +49,7 @@ class Passage:
             page=c.page,
             score=hit.score,
             similarity=hit.similarity,
-            text=c.text,
+            text=c.shown,
         )
 
 

@@ -46,7 +46,7 @@ class CrossEncoderReranker:
         if not hits:
             return []
         scores = self._load().predict(
-            [(question, h.chunk.text) for h in hits], batch_size=self.batch_size, show_progress_bar=False
+            [(question, h.chunk.indexed) for h in hits], batch_size=self.batch_size, show_progress_bar=False
         )
         order = sorted(range(len(hits)), key=lambda i: -float(scores[i]))[:k]
         return [dataclasses.replace(hits[i], score=float(scores[i]), rank=r) for r, i in enumerate(order, start=1)]

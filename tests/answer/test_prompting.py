@@ -126,10 +126,14 @@ def test_chat_render_counts_the_system_message() -> None:
 def test_answer_form_follows_the_question() -> None:
     from rag.answer.prompting import answer_form, chat_messages
 
-    assert answer_form("How do I upgrade RAGFlow to the latest version?", "en") == "explain"
+    assert answer_form("How do I upgrade RAGFlow to the latest version?", "en") == "steps"
     assert answer_form("Why does BM25 saturate term frequency?", "en") == "explain"
+    assert answer_form("My build fails with a missing header. What is wrong?", "en") == "explain"
+    assert answer_form("Should I run several workers per container?", "en") == "explain"
     assert answer_form("Which Elasticsearch version does RAGFlow require?", "en") == "short"
-    assert answer_form("如何升级到最新版本？", "zh") == "explain"
+    assert answer_form("How many attention heads does it use?", "en") == "short"
+    assert answer_form("如何升级到最新版本？", "zh") == "steps"
+    assert answer_form("为什么要用 exec 形式？", "zh") == "explain"
     assert answer_form("检索增强生成是哪一年提出的？", "zh") == "short"
     short = chat_messages("When was it released?", ["p"], "en")[0]["content"]
     steps = chat_messages("How do I install it?", ["p"], "en")[0]["content"]

@@ -107,7 +107,7 @@ def test_stream_gives_passages_then_tokens_then_the_answer(make: Callable[..., R
     assert [c.number for c in passages.passages] == list(range(1, len(passages.passages) + 1))
     assert passages.passages[0].source.endswith("transformer-architecture.md")
     assert all(c.end > c.start and c.location and c.text for c in passages.passages)
-    assert [c.text for c in passages.passages] == [h.chunk.text for h in answer.passages]
+    assert [c.text for c in passages.passages] == [h.chunk.shown for h in answer.passages]
     assert len(tokens) > 3
     assert " ".join("".join(tokens).split()) == answer.text
     assert answer.citations[0] == passages.passages[answer.citations[0].number - 1]

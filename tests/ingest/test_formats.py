@@ -438,16 +438,19 @@ def test_index_without_section_column_reads_and_upgrades(tmp_path: Path) -> None
     store = ChunkStore(path)
     store.close()
     conn = sqlite3.connect(path)
-    conn.execute("ALTER TABLE chunks DROP COLUMN section")
+    for column in ("section", "display", "heading"):
+        conn.execute(f"ALTER TABLE chunks DROP COLUMN {column}")
     conn.execute("INSERT INTO documents VALUES (1, '/a.txt', 'h', 0, 1, 'text', 'en', NULL, 1, 'now', '{}', '{}')")
     conn.execute("INSERT INTO chunks VALUES (7, 1, 0, 'old text', 0, 8, 1, 1, NULL, 'en')")
     conn.commit()
     conn.close()
     old = ChunkStore(path, readonly=True)
-    assert old.chunks_by_ids([7])[7].location() == "line 1"
+    chunk = old.chunks_by_ids([7])[7]
+    assert chunk.location() == "line 1"
+    assert (chunk.shown, chunk.heading) == ("old text", "")
     old.close()
     upgraded = ChunkStore(path)
     assert upgraded.chunks_by_ids([7])[7].section is None
     columns = {row[1] for row in upgraded.db.execute("PRAGMA table_info(chunks)")}
     upgraded.close()
-    assert "section" in columns
+    assert {"section", "display", "heading"} <= columns

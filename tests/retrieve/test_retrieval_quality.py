@@ -190,7 +190,7 @@ def test_reranker_reorders_candidates_with_a_real_cross_encoder(
     candidates = plain.retrieve(question, k=12)
     reranked_pipeline = fake_pipeline(rerank=str(model), rerank_candidates=12)
     hits = reranked_pipeline.retrieve(question, k=4)
-    expected = CrossEncoder(str(model)).predict([(question, h.chunk.text) for h in candidates])
+    expected = CrossEncoder(str(model)).predict([(question, h.chunk.indexed) for h in candidates])
     order = sorted(range(len(candidates)), key=lambda i: -float(expected[i]))[:4]
     assert order != [0, 1, 2, 3]  # the cross-encoder disagrees with retrieval, so keeping its order would fail
     assert [h.chunk.id for h in hits] == [candidates[i].chunk.id for i in order]

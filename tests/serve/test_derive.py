@@ -72,11 +72,15 @@ def test_an_answer_converts_with_its_citations() -> None:
 
 
 def test_a_hit_flattens_into_a_passage() -> None:
-    chunk = Chunk("Some text", 5, 14, 2, 3, page=None, id=7, source="/abs/a.md", metadata={"team": "x"})
+    chunk = Chunk(
+        "Some **text**", 5, 18, 2, 3, page=None, id=7, source="/abs/a.md", metadata={"team": "x"},
+        display="Some text", heading="A › B",
+    )  # fmt: skip
     passage = passage_of(Hit(chunk, score=0.9, similarity=0.8, rank=1), "a.md").model_dump()
     assert passage == {
-        "score": 0.9, "similarity": 0.8, "rank": 1, "text": "Some text", "start": 5, "end": 14, "start_line": 2,
-        "end_line": 3, "page": None, "chunk_id": 7, "source": "a.md", "location": "lines 2-3",
+        "score": 0.9, "similarity": 0.8, "rank": 1, "text": "Some **text**", "start": 5, "end": 18,
+        "start_line": 2, "end_line": 3, "page": None, "chunk_id": 7, "source": "a.md", "location": "lines 2-3",
+        "display": "Some text", "heading": "A › B",
     }  # fmt: skip
 
 

@@ -19,7 +19,8 @@ from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-PASSAGE = re.compile(r"^\[(\d+)\] (.*)$", re.MULTILINE)
+# A numbered passage runs to the next one, the end of the passages or the question (passages keep their lines).
+PASSAGE = re.compile(r"^\[(\d+)\] (.*?)(?=\n\n\[\d+\] |\n</passages>|\n\nQuestion:|\Z)", re.MULTILINE | re.DOTALL)
 
 
 def passages_of(body: dict[str, Any]) -> dict[int, str]:
@@ -33,7 +34,8 @@ def copy_first_sentence(body: dict[str, Any]) -> str:
     passages = passages_of(body)
     if not passages:
         return "The answer is not in the documents."
-    first = re.split(r"(?<=[.!?。！？])\s*", passages[1].strip())[0]
+    body = re.sub(r"^\(.*\)\n", "", passages[1].strip())  # the heading path line, when there is one
+    first = re.split(r"(?<=[.!?。！？])\s*", body.strip())[0]
     return f"{first} [1]"
 
 

@@ -23,12 +23,13 @@ from dataclasses import replace
 
 from rag.answer.compress import compress
 from rag.answer.generators.base import GenerationRequest, Generator
+from rag.answer.repetition import guarded
 from rag.answer.generators.runtimes import ChatRuntime, lazily
 from rag.answer.prompting import COMPACT_FORMS, answer_form, compact_messages, fit_passages
 
 log = logging.getLogger(__name__)
 
-MAX_NEW_TOKENS = {"short": 64, "explain": 256}
+MAX_NEW_TOKENS = {"short": 64, "explain": 200, "steps": 320}
 PROMPT_BUDGET = 1536  # tokens of prompt at most: on 2 CPU cores each prompt token costs about as much as 1/10 of an
 # answer token, so a tight budget keeps answers fast; compression usually needs far less
 
@@ -84,7 +85,8 @@ class ChatGenerator(Generator):
         passages = request.passages
         if form == "short" and self.factoid_passages:
             passages = passages[: self.factoid_passages]
-        passages = compress(request.question, passages) if self.compress_passages else passages
+        if self.compress_passages and form == "short":  # steps and reasons read whole passages (lists, code)
+            passages = compress(request.question, passages)
         passages = fit_passages(
             passages,
             lambda kept: runtime.render(compact_messages(request.question, kept, request.language, form)),
@@ -98,13 +100,13 @@ class ChatGenerator(Generator):
         return self._runtime().render(compact_messages(request.question, request.passages, request.language, form))
 
     def generate(self, request: GenerationRequest) -> str:
-        request = self.prepare(request)
-        return self._runtime().generate(self._prompt(request), request.max_new_tokens)
+        return "".join(self.stream(request))
 
     def chat(self, messages: list[dict[str, str]], max_new_tokens: int) -> str:
         runtime = self._runtime()
         return runtime.generate(runtime.render(messages), max_new_tokens)
 
     def stream(self, request: GenerationRequest) -> Iterator[str]:
+        """The answer as it is written, stopped when it starts looping (``rag.answer.repetition.guarded``)."""
         request = self.prepare(request)
-        yield from self._runtime().stream(self._prompt(request), request.max_new_tokens)
+        yield from guarded(self._runtime().stream(self._prompt(request), request.max_new_tokens))

@@ -168,8 +168,20 @@ def read_text(data: bytes, path: str, *, hint: str | None = None) -> str:
 
 
 def load_text(data: bytes, path: str) -> Document:
-    """Plain text and markdown: the decoded text as-is (markdown keeps its markup)."""
+    """Plain text and markdown: the decoded text as-is (offsets point into the file). Markdown's front matter gives
+    the title (else its first heading) and metadata; its display text is made per chunk (``rag.ingest.markdown``)."""
     suffix = os.path.splitext(path)[1].lower()
-    file_type = "markdown" if suffix in MARKDOWN_SUFFIXES else "text"
     text = read_text(data, path)
-    return Document(path=path, text=text, file_type=file_type)
+    if suffix not in MARKDOWN_SUFFIXES:
+        return Document(path=path, text=text, file_type="text")
+    from rag.ingest import markdown
+
+    body, keys = markdown.front_matter(text)
+    metadata = markdown.metadata_of(keys)
+    title = str(metadata.pop("title", "") or "").strip()
+    if not title:
+        first = markdown.headings(text[body:])
+        title = first[0].title if first else ""
+    if title:
+        metadata["title"] = title
+    return Document(path=path, text=text, file_type="markdown", metadata=metadata)
