@@ -19,6 +19,7 @@ from rag.text.sentences import MARKER
 MIN_SPAN = 8  # characters of a repeated unit that is not a citation marker
 REPEATS = 3  # copies in a row that make a loop
 MAX_UNIT = 400  # the longest unit looked for (a repeated paragraph)
+_LIST_MARK = re.compile(r"^\s*(?:\d+[.)]|[-*+])\s+")
 _SOLID = re.compile(r"[\w\u4e00-\u9fff]")  # a unit of only spaces, punctuation, "-" or "`" is not a loop (rules)
 
 
@@ -58,7 +59,8 @@ def guarded(pieces: Iterator[str]) -> Iterator[str]:
 
 def without_loops(text: str) -> str:
     """``text`` with a loop at its end cut to one copy (repeatedly: a loop of loops), and lines repeated later in
-    the text (the same non-empty line, markers aside, outside code fences) dropped after their first time."""
+    the text (the same line of ``MIN_SPAN`` or more characters, citation markers and list numbers aside, outside
+    code fences) dropped after their first time."""
     while (cut := loop_at_end(text.rstrip())) is not None:
         text = text.rstrip()[:cut]
     return _drop_repeated_lines(text).strip()
@@ -71,7 +73,7 @@ def _drop_repeated_lines(text: str) -> str:
     for line in text.split("\n"):
         if line.lstrip().startswith(("```", "~~~")):
             in_code = not in_code
-        key = MARKER.sub("", line).strip().casefold()
+        key = _LIST_MARK.sub("", MARKER.sub("", line)).strip().casefold()
         if not in_code and len(key) >= MIN_SPAN and _SOLID.search(key):
             if key in seen:
                 continue

@@ -13,8 +13,8 @@ what this module adds:
   MkDocs/MDX components reduced to their text with their label ("Tip: ..."), include markers
   (``{* ../x.py hl[3] *}``) and heading anchors (``{ #id }``) dropped, HTML tags outside code removed with their
   text kept (``<abbr title="...">ASGI</abbr>`` -> "ASGI"; ``<style>``/``<script>`` bodies dropped), links reduced to
-  their text and images to their alt text, bold markers dropped; code (fences and inline) is kept verbatim, and
-  line breaks, lists and tables stay as they are.
+  their text and images to their alt text, bold markers dropped; code (fences and inline) is kept verbatim (but
+  for the colouring tags of terminal recordings), and line breaks, lists and tables stay as they are.
 """
 
 from __future__ import annotations
@@ -205,10 +205,22 @@ def display(text: str) -> str:
     pos = 0
     for start, end in code_spans(text):
         parts.append(_prose(text[pos:start]))
-        parts.append(text[start:end])
+        parts.append(_code(text[start:end]))
         pos = end
     parts.append(_prose(text[pos:]))
     return _BLANKS.sub("\n\n", "".join(parts)).strip()
+
+
+_MARKUP_LANGUAGES = re.compile(r"^[`~]+\s*\{?\.?(html|xml|jinja|jinja2|vue|jsx|tsx|svelte|markdown|md|svg)\b", re.I)
+_STYLE_TAG = re.compile(r"</?(?:font|span|u|b|i|strong|em)\b[^<>\n]*>", re.IGNORECASE)
+
+
+def _code(fence: str) -> str:
+    """A code fence as written, except the colouring tags of a terminal recording (``<font color=…>``,
+    ``<span style=…>``) in a fence that is not itself markup (HTML, XML, templates)."""
+    if _MARKUP_LANGUAGES.match(fence):
+        return fence
+    return _STYLE_TAG.sub("", fence)
 
 
 def _prose(text: str) -> str:
