@@ -67,7 +67,6 @@ def retrieval_only(pipeline: RagPipeline, root: Path, records: list[dict], k: in
     from rag.folder_eval import score_question
     from rag.types import Answer
 
-    pipeline.ingest([root])
     results = []
     for record in records:
         hits = pipeline.retrieve(record["question"], k=k)

@@ -96,3 +96,22 @@ def sentence_support(text: str, passages: list[str]) -> list[SentenceSupport]:
         cited = list(dict.fromkeys(n for n in marker_numbers(sentence) if 1 <= n <= len(passages)))
         out.append(SentenceSupport(body, cited, supporting_passages(body, passage_tokens)))
     return out
+
+
+def cite_lines(text: str, passages: list[str]) -> str:
+    """``text`` with each line that cites nothing (outside code fences) given the passage that best supports it,
+    ``[n]`` at its end: a long answer the model wrote without markers still says where each step comes from.
+    Lines no passage supports are left as they are (``sentence_support`` lists them as unsupported)."""
+    passage_tokens = [set(tokenize(evidence(p))) for p in passages]
+    out: list[str] = []
+    in_code = False
+    for line in text.split("\n"):
+        if line.lstrip().startswith(("```", "~~~")):
+            in_code = not in_code
+        elif not in_code and line.strip() and not marker_numbers(line):
+            found = supporting_passages(line, passage_tokens)
+            if found:
+                best = max(found, key=lambda n: len(set(tokenize(line)) & passage_tokens[n - 1]))
+                line = f"{line.rstrip()} [{best}]"
+        out.append(line)
+    return "\n".join(out)

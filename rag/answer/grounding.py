@@ -30,7 +30,15 @@ import math
 import re
 from dataclasses import dataclass
 
-from rag.answer.citations import clean_markers, evidence, is_instruction, sentence_support, strip_markers
+from rag.answer.citations import (
+    cite_lines,
+    clean_markers,
+    evidence,
+    is_instruction,
+    marker_numbers,
+    sentence_support,
+    strip_markers,
+)
 from rag.answer.echo import only_echoes, without_attribution
 from rag.answer.spans import nearest_span, spelled_span
 from rag.text.lexical import content_words, is_question_word, stems, tokenize
@@ -231,8 +239,9 @@ def check(raw: str, question: str, passages: list[str], form: str = "short") -> 
     support = sentence_support(cleaned.text, passages)
     unsupported = [s.text for s in support if not s.grounded]
     if form != "short" and body and (cleaned.cited or any(s.grounded for s in support)):
-        cited = cleaned.cited or list(dict.fromkeys(n for s in support for n in s.passages))
-        return Checked(cleaned.text, cited, "generated", cleaned.invalid, unsupported)
+        text = cleaned.text if cleaned.cited else cite_lines(cleaned.text, passages)
+        cited = sorted(set(marker_numbers(text))) or list(dict.fromkeys(n for s in support for n in s.passages))
+        return Checked(text, cited, "generated", cleaned.invalid, unsupported)
     if body and any(s.grounded for s in support) and _addresses(question, support, passages):
         cited = cleaned.cited or list(dict.fromkeys(n for s in support for n in s.passages))
         return Checked(cleaned.text, cited, "generated", cleaned.invalid, unsupported)

@@ -156,7 +156,7 @@ class Chunker:
                 flush()
             if size > self.chunk_size:
                 flush()
-                sub = Document(document.path, text[: end], document.file_type)
+                sub = Document(document.path, text[:end], document.file_type)
                 pieces.extend((c.start, c.end) for c in self._split_span(sub, start, end, line_starts))
                 continue
             if current and used + size > self.chunk_size:

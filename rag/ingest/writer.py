@@ -135,9 +135,7 @@ def apply(
             **settle_vectors(writer, options.index_policy),
         }
     )
-    return Changes(
-        added, updated, len(gone), batch.total, chunks_removed, batch.embedded, ocr_pages, tuple(truncated)
-    )
+    return Changes(added, updated, len(gone), batch.total, chunks_removed, batch.embedded, ocr_pages, tuple(truncated))
 
 
 def remove_documents(writer: Writer, doomed: list[StoredDocument], index_policy: str) -> None:

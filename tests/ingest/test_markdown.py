@@ -99,11 +99,13 @@ def test_headings_inside_code_are_not_headings() -> None:
     assert code_spans(text) == [(8, 27)]
     found = headings(text)
     assert heading_path(found, len(text) - 1, "Guide") == "Guide › Real › Also real"
-    assert [text[a:b] for a, b in blocks(text, 0, len(text))] == ["# Real", "```\n# a comment\n```", "## Also real { #x }"]
+    expected = ["# Real", "```\n# a comment\n```", "## Also real { #x }"]
+    assert [text[a:b] for a, b in blocks(text, 0, len(text))] == expected
 
 
 def test_mkdocs_admonitions_tabs_and_reference_blocks() -> None:
-    shown = display('!!! warning "Careful"\n    Text.\n\n//// tab | Python 3.10+\n\ncode\n\n////\n\n::: fastapi.status\n')
+    page = '!!! warning "Careful"\n    Text.\n\n//// tab | Python 3.10+\n\ncode\n\n////\n\n::: fastapi.status\n'
+    shown = display(page)
     assert shown.splitlines()[0] == "Warning: Careful"
     assert "Python 3.10+:" in shown and "////" not in shown and "fastapi.status" in shown and ":::" not in shown
 

@@ -23,9 +23,9 @@ from dataclasses import replace
 
 from rag.answer.compress import compress
 from rag.answer.generators.base import GenerationRequest, Generator
-from rag.answer.repetition import guarded
 from rag.answer.generators.runtimes import ChatRuntime, lazily
 from rag.answer.prompting import COMPACT_FORMS, answer_form, compact_messages, fit_passages
+from rag.answer.repetition import guarded
 
 log = logging.getLogger(__name__)
 
