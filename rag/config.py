@@ -127,7 +127,7 @@ class AnswerSettings:
     chat model runs (auto: onnxruntime-genai int4 when installed, else torch). ``compress_passages``: give the model
     only the sentences that bear on the question. ``factoid_passages``: how many of the relevant passages (the best
     ranked) a local chat model reads for a factoid question (0: all that fit; "how"/"why"/"explain" questions always
-    read all): one measured best for the 0.5B, which a second passage distracts (README "Answers: measured").
+    read all): one measured best for the 0.5B, which a second passage distracts (docs/benchmarks.md).
     ``openai`` uses ``base_url``, ``llm_model``, ``request_timeout`` and ``max_retries`` (the API key comes from
     $RAG_API_KEY_OPENAI or $OPENAI_API_KEY). ``grounding``: how answers are checked (auto: the backend's own mode).
     ``min_coverage``: a factoid question is refused without asking the model when no passage sentence covers this

@@ -22,7 +22,7 @@ from rag.filters import Filters
 from rag.index.folder import IndexDir, Snapshot
 from rag.retrieve.cache import QueryCache
 from rag.retrieve.search import retrieve as _retrieve
-from rag.text.langdetect import detect_language
+from rag.text.langdetect import chinese_script, detect_language, to_simplified
 from rag.types import Answer, Document, Hit, IndexInfo, IngestReport, StreamEvent, TuneReport
 
 # The answering, ingesting, reranking and maintenance stages are imported by the methods that use them: a
@@ -261,6 +261,14 @@ class RagPipeline:
         language = detect_language(question)
         standalone = standalone_question(question, history, self.generator() if history else None, language)
         hits = self.retrieve(standalone, k, filters=filters)
+        if language == "zh" and chinese_script(standalone) == "Hant":
+            # A Traditional question over documents in Simplified characters (or the reverse) shares neither their
+            # words nor, with E5, quite their vectors: it is also asked in Simplified characters, and the reading
+            # whose best passage is closer is kept (the refusal, if any, stays in the question's script).
+            folded = to_simplified(standalone)
+            folded_hits = self.retrieve(folded, k, filters=filters)
+            if _best(folded_hits) > _best(hits):
+                standalone, hits = folded, folded_hits
         threshold, settings = self.min_score(language), self.config.answer
         return plan(question, standalone, language, hits, threshold, self.generator, settings, started=started)
 
@@ -383,6 +391,11 @@ class RagPipeline:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _best(hits: list[Hit]) -> float:
+    """The similarity of the closest passage (-1 when none)."""
+    return max((h.similarity for h in hits), default=-1.0)
 
 
 def __getattr__(name: str) -> Any:

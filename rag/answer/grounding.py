@@ -188,7 +188,8 @@ _NOT_FOUND = re.compile(
     r"\bnot (?:in|found in|mentioned in|contained in|covered (?:in|by)|present in) the (?:documents|passages|context)"
     r"|\b(?:documents|passages|context) (?:do|does) not (?:contain|mention|say|include|answer)"
     r"|\bi (?:do not|don'?t) know\b"
-    r"|文档中没有|段落中没有|上下文中没有|没有提到|未提及|不知道|文書には|답이 없습니다",
+    r"|文档中没有|段落中没有|上下文中没有|没有提到|未提及|不知道|文書には|답이 없습니다"
+    r"|文件中沒有|文檔中沒有|段落中沒有|上下文中沒有|沒有提到",  # the same in Traditional characters
     re.IGNORECASE,
 )
 

@@ -10,7 +10,7 @@ say something the first one did not. Citations stay at the end.
 
 English (Latin-script) answers only: on Chinese ones the 0.5B picked the wrong phrase of a long answer as often as
 the right one (XQuAD zh F1 +0.02, answer contained -0.05, on the same 100 questions as English's +0.064 / -0.01:
-README "Answers: measured").
+docs/benchmarks.md, "Answers: measured").
 """
 
 from __future__ import annotations

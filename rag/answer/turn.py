@@ -18,6 +18,7 @@ from rag.answer.repetition import without_loops
 from rag.answer.select import read_first
 from rag.answer.shorten import shorten, shorten_messages
 from rag.config import AnswerSettings
+from rag.text.langdetect import chinese_script
 from rag.text.lexical import content_words
 from rag.text.paths import display_path
 from rag.types import Answer, Citation, DoneEvent, Hit, PassagesEvent, StreamEvent, TokenEvent
@@ -27,9 +28,18 @@ log = logging.getLogger(__name__)
 REFUSALS = {
     "en": "I don't know: the documents do not contain an answer to this question.",
     "zh": "我不知道：文档中没有这个问题的答案。",
+    "zh-Hant": "我不知道：文件中沒有這個問題的答案。",
     "ja": "わかりません：文書にはこの質問の答えがありません。",
     "ko": "모르겠습니다: 문서에 이 질문에 대한 답이 없습니다.",
 }
+
+
+def refusal_text(language: str, question: str) -> str:
+    """The refusal in the question's language, and for Chinese in its script: a question written in Traditional
+    characters is refused in Traditional characters (``chinese_script``)."""
+    if language == "zh" and chinese_script(question) == "Hant":
+        return REFUSALS["zh-Hant"]
+    return REFUSALS.get(language, REFUSALS["en"])
 
 
 @dataclass(frozen=True)
@@ -159,7 +169,7 @@ def refusal(turn: Turn, text: str | None = None, generator: str = "", generate_s
     total = time.perf_counter() - turn.started
     return Answer(
         question=turn.question,
-        text=text or REFUSALS.get(turn.language, REFUSALS["en"]),
+        text=text or refusal_text(turn.language, turn.question),
         citations=[],
         refused=True,
         language=turn.language,

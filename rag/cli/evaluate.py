@@ -15,7 +15,7 @@ from rag.cli.options import (
     add_retrieval,
 )
 from rag.cli.output import print_eval_report, to_json
-from rag.config import RagConfig
+from rag.config import AnswerSettings, RagConfig
 
 # The settings eval takes from its options; the rest come from --config and $RAG_*. The index is a temporary one.
 EVAL_SETTINGS = ("embedder", "retrieval", "rerank", "generator")
@@ -45,7 +45,7 @@ def register(subparsers: Subparsers) -> None:
     p.add_argument(
         "--answers", type=int, default=0, dest="qa_limit", help="also answer N questions of qa.jsonl (EM/F1)"
     )
-    add_generator(p, "generator for --answers (default smollm2)")
+    add_generator(p, f"generator for --answers (default: the configured one, {AnswerSettings().generator} unless set)")
     add_embedding_options(p)
     add_config_options(p)
     p.set_defaults(func=evaluate)

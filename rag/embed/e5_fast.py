@@ -133,7 +133,7 @@ def openvino_ir(folder: Path, precision: str) -> Path:
         if tag == "int8":
             from rag.embed.int8 import quantize
 
-            model = quantize(model, calibration_batches(E5Tokens(folder)))
+            model = quantize(model, calibration_batches(E5Tokens(folder)), name="multilingual-e5-small")
         tmp.mkdir(parents=True)
         ov.save_model(model, str(tmp / "model.xml"), compress_to_fp16=False)
 

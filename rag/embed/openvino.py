@@ -97,7 +97,7 @@ class OpenVinoTransformer:
             if int8:
                 from rag.embed.int8 import quantize
 
-                model = quantize(model, self._calibration())
+                model = quantize(model, self._calibration(), name=Path(location).name)
             path.parent.mkdir(parents=True, exist_ok=True)
             tmp = path.with_name(f"tmp-{os.getpid()}.xml")
             ov.save_model(model, str(tmp), compress_to_fp16=False)

@@ -122,7 +122,7 @@ class SentenceTransformerEmbedder(Embedder):
     def _int8_by_default(self, device: str) -> bool:
         """``precision=auto`` runs the bundled MiniLM in int8 on a CPU with int8 dot-product instructions when
         OpenVINO and NNCF are installed: 1.4x bf16's speed with SciFact and XQuAD en nDCG@10 within 0.003 of bf16
-        (README "MiniLM in int8"). Other models keep bf16/float32 until measured."""
+        (docs/benchmarks.md, "MiniLM in int8"). Other models keep bf16/float32 until measured."""
         from rag.embed import int8
         from rag.embed import openvino as openvino_backend
         from rag.embed.hardware import cpu_has_int8_dot

@@ -15,7 +15,7 @@ Three index types, chosen by size (``auto``) or by ``--index-type``:
 The saved file is always a CPU index; a GPU copy is made for searching when faiss reports GPUs (faiss-gpu
 builds; flat and ivf only). ``VectorStore`` is the interface the pipeline needs: an implementation over a
 distributed vector database (Milvus, Qdrant, pgvector, ...) would implement it and be chosen by the manifest's
-``index_type``; see README "Speed and scale" (When one FAISS index no longer fits).
+``index_type``; see docs/speed-and-scale.md (When one FAISS index no longer fits).
 """
 
 from __future__ import annotations

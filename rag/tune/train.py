@@ -18,7 +18,7 @@ from rag.embed.hardware import cpu_has_native_bf16
 log = logging.getLogger(__name__)
 
 
-# The recipe per kind of pairs (epochs, learning rate), measured on SciFact (README "Tuning: measured"): the user's
+# The recipe per kind of pairs (epochs, learning rate), measured on SciFact (docs/benchmarks.md): the user's
 # own queries take a bolder one (half of SciFact's queries as pairs, scored on the other half: dense nDCG@10 +0.009
 # at 1 epoch and 2e-5, +0.054 at 3 epochs and 1e-4); written questions and cloze sentences are only a proxy for
 # real queries and lose at that rate (-0.045 and -0.014 on SciFact), so they keep the gentle one.

@@ -11,7 +11,7 @@ halves the prompt); the pipeline then cites only what the model read. Its words 
 flagged, and a garbled copy of a name snapped to the passage's words (``rag.answer.spans``).
 
 Runtimes (``llm_runtime``): ``onnxruntime`` (int4 weights via onnxruntime-genai, the default where it is
-installed: decodes 4x faster than torch here, see README "Generators") or ``torch`` (transformers, bf16 on CPUs
+installed: decodes 4x faster than torch here, see docs/benchmarks.md) or ``torch`` (transformers, bf16 on CPUs
 with native bf16, else fp32).
 """
 
