@@ -69,7 +69,7 @@ def retrieval_only(pipeline: RagPipeline, root: Path, records: list[dict], k: in
 
     results = []
     for record in records:
-        hits = pipeline.retrieve(record["question"], k=k)
+        hits = pipeline.retrieve(record["question"], k=k, across_languages=True)
         top = list(dict.fromkeys(relative_source(h.chunk.source, root) for h in hits))
         empty = Answer(record["question"], "", [], True, "", [], {})
         results.append(score_question(record, empty, top, root, 0.0, 0.0))

@@ -134,7 +134,9 @@ class AnswerSettings:
     share of its content words (asking words such as "谁" left out; rarity-weighted; 0: off; calibrated with
     ``benchmarks/calibrate.py --coverage``). ``lexical_relevance``: a passage under the similarity threshold still
     counts as relevant when one of its sentences covers this share of the question's words (0: off; same
-    calibration). ``max_new_tokens``/``context_tokens`` 0: the backend's default."""
+    calibration). ``max_new_tokens``/``context_tokens`` 0: the backend's default. ``translate_questions``: a
+    question in a language that holds under half of the index's documents is also searched translated into the
+    main one by the generator (``rag.answer.translate``)."""
 
     generator: str = "qwen2.5-0.5b"
     llm_runtime: LlmRuntime = "auto"
@@ -150,6 +152,7 @@ class AnswerSettings:
     llm_model: str = ""
     request_timeout: Annotated[float, Range(0, low_open=True, hint=" (seconds)")] = 60.0
     max_retries: Annotated[int, Min(0)] = 2
+    translate_questions: bool = True
 
 
 @dataclass(frozen=True)

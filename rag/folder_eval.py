@@ -308,7 +308,7 @@ def score_folder(
     ingest_s = time.perf_counter() - t0
     results = []
     for record in records:
-        hits = pipeline.retrieve(record["question"], k=k)
+        hits = pipeline.retrieve(record["question"], k=k, across_languages=True)
         top = list(dict.fromkeys(relative_source(h.chunk.source, root) for h in hits))
         answer, seconds, first = ask_timed(pipeline, record["question"])
         result = score_question(record, answer, top, root, seconds, first)

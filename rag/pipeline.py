@@ -149,10 +149,23 @@ class RagPipeline:
         return snap.store.document_text(doc.id)
 
     def retrieve(
-        self, question: str, k: int | None = None, *, filters: Filters | dict[str, Any] | None = None
+        self,
+        question: str,
+        k: int | None = None,
+        *,
+        filters: Filters | dict[str, Any] | None = None,
+        across_languages: bool = False,
     ) -> list[Hit]:
         """Top-k passages for ``question`` (hybrid dense + BM25 by default, then the reranker when one is
-        configured), best first. ``filters`` are applied inside the searches, before top-k."""
+        configured), best first. ``filters`` are applied inside the searches, before top-k. ``across_languages``:
+        a question in a language that holds under half of the documents is also searched translated by the
+        generator (``ask`` does this; it loads the generator)."""
+        hits = self._retrieve(question, k, filters)
+        if across_languages:
+            hits = self._across_languages(question, detect_language(question), hits, k, filters)
+        return hits
+
+    def _retrieve(self, question: str, k: int | None, filters: Filters | dict[str, Any] | None) -> list[Hit]:
         if not question or not question.strip():
             raise RagError("the question is empty; ask something")
         if isinstance(filters, dict):
@@ -269,8 +282,29 @@ class RagPipeline:
             folded_hits = self.retrieve(folded, k, filters=filters)
             if _best(folded_hits) > _best(hits):
                 standalone, hits = folded, folded_hits
+        hits = self._across_languages(standalone, language, hits, k, filters)
         threshold, settings = self.min_score(language), self.config.answer
         return plan(question, standalone, language, hits, threshold, self.generator, settings, started=started)
+
+    def _across_languages(
+        self, question: str, language: str, hits: list[Hit], k: int | None, filters: Filters | dict[str, Any] | None
+    ) -> list[Hit]:
+        """``hits`` fused with those of the question translated into the index's main language, when the
+        question's language is the smaller part of the index (``rag.answer.translate``; off with
+        ``translate_questions = false``)."""
+        from rag.answer.translate import target_language, translated
+        from rag.retrieve.search import fuse
+
+        if not self.config.answer.translate_questions:
+            return hits
+        target = target_language(language, self._current().store.language_counts())
+        if target is None:
+            return hits
+        other = translated(question, target, self.generator())
+        if not other or other == question:
+            return hits
+        found = self._retrieve(other, k, filters)
+        return fuse([hits, found], k or self.config.retrieve.top_k, self.config.retrieve.rrf_k)
 
     # -- writing ----------------------------------------------------------------------------------
     def _ingester(self) -> Ingester:

@@ -228,6 +228,11 @@ class ChunkStore:
         self.db.execute("DELETE FROM documents WHERE id = ?", [doc_id])
         return ids
 
+    def language_counts(self) -> dict[str, int]:
+        """How many documents each language has (the language detected at ingest)."""
+        rows = self.db.execute("SELECT language, count(*) FROM documents GROUP BY language").fetchall()
+        return {str(language): int(n) for language, n in rows}
+
     def document_with_hash(self, content_hash: str) -> StoredDocument | None:
         row = self.db.execute(
             "SELECT id, path, content_hash, mtime, size, file_type, language, n_chunks FROM documents "

@@ -76,3 +76,20 @@ def _similarities(snapshot: Snapshot, query_vector: NDArray[np.float32], ids: li
             continue
         out[cid] = float(np.dot(vec, query_vector))
     return out
+
+
+def fuse(rankings: list[list[Hit]], k: int, rrf_k: int = 60) -> list[Hit]:
+    """Hits of several searches (the question and its translation) fused by reciprocal rank; a chunk found by
+    both keeps its higher similarity. Top ``k``, ranks from 1."""
+    best: dict[int, Hit] = {}
+    for hits in rankings:
+        for hit in hits:
+            key = hit.chunk.id if hit.chunk.id is not None else id(hit.chunk)
+            if key not in best or hit.similarity > best[key].similarity:
+                best[key] = hit
+    fused = rrf(
+        [([h.chunk.id if h.chunk.id is not None else id(h.chunk) for h in hits], 1.0) for hits in rankings], rrf_k
+    )
+    return [
+        Hit(best[key].chunk, score, best[key].similarity, rank) for rank, (key, score) in enumerate(fused[:k], start=1)
+    ]
