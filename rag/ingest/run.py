@@ -7,7 +7,7 @@ import os
 import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from rag.config import RagConfig
 from rag.embed.base import Embedder
@@ -20,6 +20,8 @@ from rag.ingest.loaders import LoadOptions
 from rag.ingest.plan import Changes, DocumentCounts, FilePlan, Item, document_items, is_under, load_items, plan_files
 from rag.ingest.writer import AUTO_SAMPLE, WriteOptions, apply, remove_documents
 from rag.types import Document, IngestReport, SkippedFile
+
+T = TypeVar("T")
 
 
 class EmbedderSource(Protocol):
@@ -88,6 +90,8 @@ class Ingester:
             todo = plan_files(files, existing, roots, sync=sync, skipped=skipped)
             if todo.empty:
                 return self._report(len(files), Changes(), todo.unchanged, skipped, t0, writer.base)
+            if writer.base is None and self.embedders.needs_sample():
+                todo.todo = spread_first(todo.todo, AUTO_SAMPLE)
             items = self._items(writer, todo, ray, ray_workers)
             changes = self._apply(writer, items, len(todo.todo), todo.gone, skipped, metadata)
         return self._report(len(files), changes, todo.unchanged, skipped, t0)
@@ -211,3 +215,15 @@ class Ingester:
             ocr_pages=changes.ocr_pages,
             truncated=list(changes.truncated),
         )
+
+
+def spread_first(items: list[T], n: int) -> list[T]:
+    """``items`` with ``n`` of them, evenly spaced over the list, moved to the front (the rest in order): the
+    documents the automatic embedder choice reads (``AUTO_SAMPLE``) then stand for the whole folder, not for its
+    first subfolder (a folder of ``en/`` and ``zh/`` docs sampled in path order looked all English)."""
+    if len(items) <= n:
+        return list(items)
+    step = len(items) / n
+    picked = sorted({int(i * step) for i in range(n)})
+    chosen = set(picked)
+    return [items[i] for i in picked] + [item for i, item in enumerate(items) if i not in chosen]

@@ -47,3 +47,14 @@ def test_gone_documents_only_with_sync_and_only_under_the_roots(tmp_path: Path) 
     gone = plan_files(files, existing, [root], sync=True, skipped=skipped).gone
     assert [Path(d.path).name for d in gone] == ["deleted.txt"]  # docs-old is not under docs
     assert is_under("/a/b/c.txt", ["/a/b"]) and is_under("/a/b", ["/a/b"]) and not is_under("/a/bc", ["/a/b"])
+
+
+def test_the_automatic_embedder_choice_reads_a_sample_spread_over_the_folder() -> None:
+    from rag.ingest.run import spread_first
+
+    items = [f"en/{i}" for i in range(150)] + [f"zh/{i}" for i in range(130)]
+    reordered = spread_first(items, 64)
+    assert sorted(reordered) == sorted(items)  # nothing lost or repeated
+    sample = reordered[:64]
+    assert 25 <= sum(1 for x in sample if x.startswith("zh/")) <= 35
+    assert spread_first(items[:10], 64) == items[:10]
