@@ -58,7 +58,10 @@ def show(result: QuestionResult) -> None:
     mark = "OK " if result.facts and all(result.facts) else ("REF" if result.refused else "-- ")
     flags = f" [{result.degenerate}]" if result.degenerate else ""
     print(f"\n{mark} {result.id} ({result.kind}) {result.question}{flags}", file=sys.stderr)
-    print(f"    facts {result.facts} cited {result.cited} top {result.top[:2]} {result.seconds:.1f}s", file=sys.stderr)
+    print(
+        f"    facts {result.facts} cited {result.cited} top {result.top[:2]} {result.seconds:.1f}s {result.grounding}",
+        file=sys.stderr,
+    )
     print("    " + result.answer.replace("\n", "\n    "), file=sys.stderr)
 
 

@@ -133,6 +133,8 @@ class QuestionResult:
     first_token_s: float
     figures_share: float | None = None
     char_f1: float | None = None
+    grounding: str = ""  # how the answer was made (``Answer.grounding``): generated, extractive, refused, ...
+    read: int = 0  # passages the answer was made from
 
 
 @dataclass
@@ -232,6 +234,8 @@ def score_question(
         degenerate=degenerate(text),
         seconds=seconds,
         first_token_s=first_token_s,
+        grounding=str(answer.grounding),
+        read=len(answer.passages) if not answer.refused else 0,
     )
     if key_facts and answer.refused:
         result.facts = [False] * len(key_facts)
