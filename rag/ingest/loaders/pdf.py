@@ -118,14 +118,14 @@ def _page_texts(pages: list[Any], layout: _Layout | None) -> list[str]:
     failures = 0
     for index, page in enumerate(pages):
         text = layout.text(index) if layout is not None and index < layout.pages else None
-        if text is None:
+        if text is None and page is not None:
             try:
                 text = normalise_newlines(page.extract_text() or "")
             except Exception as exc:  # noqa: BLE001 - one bad page should not lose the whole document
-                failures += 1
                 logger.warning("page %d: text extraction failed: %s", index + 1, short_detail(exc))
-                text = ""
-        texts.append(text.strip())
+        if text is None:
+            failures += 1
+        texts.append((text or "").strip())
     if failures == len(pages):
         raise _corrupt("text extraction failed on every page")
     return texts
@@ -147,10 +147,8 @@ def load_pdf(data: bytes, path: str, options: LoadOptions | None = None) -> Docu
     """Text of every page; ``page_offsets[i]`` is where page ``i + 1`` starts in ``text``."""
     options = options or LoadOptions()
     check_structure(data)
-    reader = _open_reader(data)
-    pages = _pages(reader)
+    reader, pages, layout = _open(data)
     metadata: dict[str, Any] = {"pages": len(pages)}
-    layout = _Layout.open(data, len(pages))
     try:
         texts = _page_texts(pages, layout)
         if layout is not None:
@@ -180,15 +178,32 @@ def load_pdf(data: bytes, path: str, options: LoadOptions | None = None) -> Docu
     return Document(path=path, text=text, file_type="pdf", page_offsets=offsets, metadata=metadata)
 
 
+def _open(data: bytes) -> tuple[Any, list[Any], _Layout | None]:
+    """pypdf's reader and pages, and pdfium's layout. A file pypdf cannot read (it refuses some real filings:
+    "Reached maximum array element count") is read by pdfium alone: no pypdf reader, pages of None."""
+    try:
+        reader = _open_reader(data)
+        pages: list[Any] = _pages(reader)
+    except LoaderError as exc:
+        if not str(exc).startswith(_CORRUPT):
+            raise  # encrypted
+        layout = _Layout.open(data, None)
+        if layout is None or not layout.pages:
+            raise
+        logger.warning("pypdf cannot read the PDF (%s): pdfium reads it alone", exc)
+        return None, [None] * layout.pages, layout
+    return reader, pages, _Layout.open(data, len(pages))
+
+
 class _Layout:
     """pypdfium2's view of the pages: what each draws (images, paths), and rendering for OCR."""
 
-    def __init__(self, pdf: Any, pages: int) -> None:
+    def __init__(self, pdf: Any, pages: int | None) -> None:
         self.pdf = pdf
-        self.pages = min(pages, len(pdf))
+        self.pages = len(pdf) if pages is None else min(pages, len(pdf))
 
     @classmethod
-    def open(cls, data: bytes, pages: int) -> _Layout | None:
+    def open(cls, data: bytes, pages: int | None) -> _Layout | None:
         import pypdfium2 as pdfium
 
         try:
@@ -406,6 +421,8 @@ def _cell(value: Any) -> str:
 
 
 def _title(reader: Any) -> str:
+    if reader is None:
+        return ""
     try:
         info = reader.metadata
         title = info.title if info is not None else None

@@ -51,9 +51,10 @@ RUNNING_MIN_PAGES = 3
 
 _NON_ASCII = re.compile(r"[^\x00-\x7f]")
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+_CJK_PUNCTUATION = re.compile(r"[\u3000-\u303f\uff01-\uff0f\uff1a-\uff20\uff3b-\uff40\uff5b-\uff65]")
 _CJK = re.compile(r"[\u2e80-\u9fff\uac00-\ud7af\uf900-\ufaff\uff66-\uff9f]")
 # A letter, "-" at a line end, then the next line's first word when it starts with a lower-case letter.
-_BROKEN_WORD = re.compile(r"(\S*[^\W\d_])-\n[ \t]*([a-z][\w]*)([^\S\n]*)")
+_BROKEN_WORD = re.compile(r"(\S*[^\W\d_])-\n[ \t]*([a-z]\S*)[^\S\n]*")
 _WORD = re.compile(r"[^\W\d_][\w]*(?:-[^\W\d_][\w]*)*")
 _DIGITS = re.compile(r"\d+")
 # Front-matter page numbers (i to xxxix) at the start or end of a line.
@@ -104,9 +105,14 @@ def _compatible(char: str, text: str, index: int) -> str:
 
 
 def _beside_cjk(text: str, index: int) -> bool:
-    before = text[max(0, index - 2) : index].strip()
-    after = text[index + 1 : index + 3].strip()
-    return bool(_CJK.search(before[-1:] if before else "") or _CJK.search(after[:1] if after else ""))
+    """Whether the nearest character on either side, past spaces and CJK punctuation, is a CJK character."""
+    for step in (-1, 1):
+        i = index + step
+        while 0 <= i < len(text) and (text[i].isspace() or _CJK_PUNCTUATION.match(text[i])):
+            i += step
+        if 0 <= i < len(text) and _CJK.match(text[i]):
+            return True
+    return False
 
 
 def clean_pages(pages: list[str]) -> tuple[list[str], PageCleanup]:
@@ -126,8 +132,10 @@ def _join_broken_words(text: str, vocabulary: Counter[str], report: PageCleanup)
         rest_empty = end >= len(text) or text[end] == "\n"
         word_head = _WORD.findall(head)
         stem = word_head[-1] if word_head else head
-        joined = (stem + tail).lower()
-        hyphenated = f"{stem}-{tail}".lower()
+        tail_word = _WORD.match(tail)
+        rest = tail_word.group(0) if tail_word else tail
+        joined = (stem + rest).lower()
+        hyphenated = f"{stem}-{rest}".lower()
         if _looks_like_code(head) or (vocabulary[hyphenated] and not vocabulary[joined]):
             report.kept_hyphens += 1
             word = f"{head}-{tail}"
@@ -152,9 +160,11 @@ def _shape(line: str) -> str:
 
 
 def _edges(lines: list[str]) -> tuple[list[int], list[int]]:
-    """Indexes of the first and of the last RUNNING_EDGE_LINES non-empty lines."""
+    """Indexes of the first and of the last RUNNING_EDGE_LINES non-empty lines (at most half the page's lines each,
+    so that the body of a short page is never taken for an edge)."""
     filled = [i for i, line in enumerate(lines) if line.strip()]
-    return filled[:RUNNING_EDGE_LINES], filled[::-1][:RUNNING_EDGE_LINES]
+    size = min(RUNNING_EDGE_LINES, len(filled) // 2)
+    return filled[:size], filled[::-1][:size]
 
 
 def _drop_running_lines(pages: list[str], report: PageCleanup) -> list[str]:
