@@ -146,6 +146,19 @@ def test_identifier_running_past_the_page_edge_stays_whole(tmp_path: Path) -> No
     assert "override_dh_auto_build target" in load(path, options=LoadOptions(ocr="never")).text
 
 
+def test_pdf_that_pypdf_refuses_is_read_by_pdfium(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from rag.ingest.loaders import pdf
+
+    def refuse(data: bytes) -> None:
+        raise pdf._corrupt("Reached maximum array element count.")  # what pypdf says of two SEC filings
+
+    path = make_pdf(tmp_path / "filing.pdf", [["Revenue was 1,234 million."], ["Second page text."]])
+    monkeypatch.setattr(pdf, "_open_reader", refuse)
+    doc = load(path, options=LoadOptions(ocr="never"))
+    assert doc.metadata["pages"] == 2
+    assert doc.page_at(doc.text.index("Second page text.")) == 2
+
+
 # --- the docsqa PDFs --------------------------------------------------------------------------
 
 

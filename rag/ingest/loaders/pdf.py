@@ -189,6 +189,8 @@ def _open(data: bytes) -> tuple[Any, list[Any], _Layout | None]:
             raise  # encrypted
         layout = _Layout.open(data, None)
         if layout is None or not layout.pages:
+            if layout is not None:
+                layout.close()
             raise
         logger.warning("pypdf cannot read the PDF (%s): pdfium reads it alone", exc)
         return None, [None] * layout.pages, layout
