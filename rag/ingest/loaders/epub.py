@@ -133,4 +133,6 @@ def load_epub(data: bytes, path: str, options: LoadOptions | None = None) -> Doc
     book_title = _book_title(opf)
     if book_title:
         metadata["title"] = book_title
-    return Document(path=path, text=parts.text, file_type="epub", metadata=metadata, sections=tuple(parts.sections))
+    return Document(
+        path=path, text=parts.text, file_type="epub", metadata=metadata, sections=tuple(parts.sections)
+    )
