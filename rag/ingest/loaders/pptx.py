@@ -96,4 +96,6 @@ def load_pptx(data: bytes, path: str, options: LoadOptions | None = None) -> Doc
         title = ""
     if title:
         metadata["title"] = title
-    return Document(path=path, text=parts.text, file_type="pptx", metadata=metadata, sections=tuple(parts.sections))
+    return Document(
+        path=path, text=parts.text, file_type="pptx", metadata=metadata, sections=tuple(parts.sections)
+    )

@@ -76,7 +76,9 @@ def sheets_document(sheets: Iterable[Sheet], path: str, file_type: str, options:
     metadata: dict[str, Any] = {"sheets": names, "rows": total}
     if truncated:
         metadata["truncated"] = truncated
-    return Document(path=path, text=parts.text, file_type=file_type, metadata=metadata, sections=tuple(parts.sections))
+    return Document(
+        path=path, text=parts.text, file_type=file_type, metadata=metadata, sections=tuple(parts.sections)
+    )
 
 
 def _xlsx_rows(sheet: Any) -> Iterator[tuple[int, list[str]]]:
