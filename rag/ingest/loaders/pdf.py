@@ -1,6 +1,10 @@
 """PDF loader: page texts joined by a blank line, with the start offset of every page.
 
-- Text layer: pypdf, page by page.
+- Text layer: pypdfium2, page by page (pypdf where pdfium cannot read the file or a page): it keeps the word spaces
+  that pypdf and pdfplumber lose in justified xdvipdfmx text, marks line-end hyphens, and is 10-20x faster
+  (``benchmarks/pdf_text.py``). pypdf still checks the file (damage, encryption) and gives the title.
+- Clean-up (``rag.ingest.loaders.pdftext``): ligatures and compatibility forms, words hyphenated across lines
+  joined, running headers, footers and page numbers dropped; page by page, so page offsets stay right.
 - Tables (pdfplumber, on pages whose drawing has ruling lines): each row becomes one line "header: value; ...",
   in its place among the page's other lines, so a question about a cell finds its row.
 - OCR (``ocr`` setting; pages rendered by pypdfium2, recognised by ``rag.ingest.loaders.ocr``): ``auto`` reads the
@@ -20,11 +24,14 @@ from typing import Any
 
 from rag.errors import LoaderError
 from rag.ingest.loaders.base import LoadOptions, normalise_newlines, short_detail
+from rag.ingest.loaders.pdftext import clean_pages
 from rag.types import Document
 
 logger = logging.getLogger(__name__)
 
 SUFFIXES: frozenset[str] = frozenset({".pdf"})
+# A rectangle on a page: x0, top, x1, bottom in points from the top-left corner (pdfplumber's coordinates).
+Box = tuple[float, float, float, float]
 
 PAGE_SEPARATOR = "\n\n"
 NO_TEXT_REASON = "PDF has no text layer (scanned?)"
@@ -41,6 +48,7 @@ OCR_SIDE = 2000
 TABLE_PATHS = 4
 TABLE_SECONDS = 120.0
 ENCRYPTED_REASON = "encrypted PDF"
+PDFIUM_LINE_HYPHENS = ("\x02", "\ufffe")
 _CORRUPT = "corrupt or truncated PDF"
 # The header must appear within the first KiB; after the last %%EOF only padding may follow.
 _HEADER_WINDOW = 1024
@@ -94,22 +102,30 @@ def _decrypt(reader: Any) -> None:
         raise LoaderError(ENCRYPTED_REASON)
 
 
-def _page_texts(reader: Any) -> list[str]:
+def _pages(reader: Any) -> list[Any]:
     try:
         pages = list(reader.pages)
     except Exception as exc:
         raise _corrupt(short_detail(exc)) from exc
     if not pages:
         raise _corrupt("no pages")
+    return pages
+
+
+def _page_texts(pages: list[Any], layout: _Layout | None) -> list[str]:
+    """Every page's text layer: pdfium's, else pypdf's; a page neither can read is empty."""
     texts: list[str] = []
     failures = 0
-    for number, page in enumerate(pages, start=1):
-        try:
-            texts.append(normalise_newlines(page.extract_text() or "").strip())
-        except Exception as exc:  # noqa: BLE001 - one bad page should not lose the whole document
+    for index, page in enumerate(pages):
+        text = layout.text(index) if layout is not None and index < layout.pages else None
+        if text is None and page is not None:
+            try:
+                text = normalise_newlines(page.extract_text() or "")
+            except Exception as exc:  # noqa: BLE001 - one bad page should not lose the whole document
+                logger.warning("page %d: text extraction failed: %s", index + 1, short_detail(exc))
+        if text is None:
             failures += 1
-            logger.warning("page %d: text extraction failed: %s", number, short_detail(exc))
-            texts.append("")
+        texts.append((text or "").strip())
     if failures == len(pages):
         raise _corrupt("text extraction failed on every page")
     return texts
@@ -131,15 +147,20 @@ def load_pdf(data: bytes, path: str, options: LoadOptions | None = None) -> Docu
     """Text of every page; ``page_offsets[i]`` is where page ``i + 1`` starts in ``text``."""
     options = options or LoadOptions()
     check_structure(data)
-    reader = _open_reader(data)
-    texts = _page_texts(reader)
-    metadata: dict[str, Any] = {"pages": len(texts)}
-    layout = _Layout.open(data, len(texts))
-    if layout is not None:
-        _tables(data, texts, layout, metadata)
-        if options.ocr != "never":
-            _ocr_pages(texts, layout, options, metadata)
-        layout.close()
+    reader, pages, layout = _open(data)
+    metadata: dict[str, Any] = {"pages": len(pages)}
+    try:
+        texts = _page_texts(pages, layout)
+        if layout is not None:
+            _tables(data, texts, layout, metadata)
+            if options.ocr != "never":
+                _ocr_pages(texts, layout, options, metadata)
+    finally:
+        if layout is not None:
+            layout.close()
+    texts, cleanup = clean_pages(texts)
+    if cleanup.running_lines:
+        metadata["running_lines_dropped"] = cleanup.running_lines
     if not any(texts):
         if options.ocr == "never":
             raise LoaderError(OCR_OFF_REASON)
@@ -157,15 +178,34 @@ def load_pdf(data: bytes, path: str, options: LoadOptions | None = None) -> Docu
     return Document(path=path, text=text, file_type="pdf", page_offsets=offsets, metadata=metadata)
 
 
+def _open(data: bytes) -> tuple[Any, list[Any], _Layout | None]:
+    """pypdf's reader and pages, and pdfium's layout. A file pypdf cannot read (it refuses some real filings:
+    "Reached maximum array element count") is read by pdfium alone: no pypdf reader, pages of None."""
+    try:
+        reader = _open_reader(data)
+        pages: list[Any] = _pages(reader)
+    except LoaderError as exc:
+        if not str(exc).startswith(_CORRUPT):
+            raise  # encrypted
+        layout = _Layout.open(data, None)
+        if layout is None or not layout.pages:
+            if layout is not None:
+                layout.close()
+            raise
+        logger.warning("pypdf cannot read the PDF (%s): pdfium reads it alone", exc)
+        return None, [None] * layout.pages, layout
+    return reader, pages, _Layout.open(data, len(pages))
+
+
 class _Layout:
     """pypdfium2's view of the pages: what each draws (images, paths), and rendering for OCR."""
 
-    def __init__(self, pdf: Any, pages: int) -> None:
+    def __init__(self, pdf: Any, pages: int | None) -> None:
         self.pdf = pdf
-        self.pages = min(pages, len(pdf))
+        self.pages = len(pdf) if pages is None else min(pages, len(pdf))
 
     @classmethod
-    def open(cls, data: bytes, pages: int) -> _Layout | None:
+    def open(cls, data: bytes, pages: int | None) -> _Layout | None:
         import pypdfium2 as pdfium
 
         try:
@@ -190,6 +230,56 @@ class _Layout:
         finally:
             page.close()
 
+    def text(self, index: int) -> str | None:
+        """Page ``index``'s text layer with LF line ends and line-end hyphens restored; None when pdfium fails."""
+        try:
+            page = self.pdf[index]
+        except Exception as exc:  # noqa: BLE001 - pypdf may still read the page
+            logger.warning("page %d: pdfium cannot read it: %s", index + 1, short_detail(exc))
+            return None
+        try:
+            textpage = page.get_textpage()
+            try:
+                # get_text_range, not get_text_bounded: the bounded text cuts words that run past the page edge.
+                raw = textpage.get_text_range()
+            finally:
+                textpage.close()
+        except Exception as exc:  # noqa: BLE001 - pypdf may still read the page
+            logger.warning("page %d: pdfium text extraction failed: %s", index + 1, short_detail(exc))
+            return None
+        finally:
+            page.close()
+        return _restore_hyphens(normalise_newlines(raw))
+
+    def lines_outside(self, index: int, boxes: list[Box]) -> list[tuple[float, str]] | None:
+        """Page ``index``'s text lines outside ``boxes`` (x0, top, x1, bottom from the top-left corner, as
+        pdfplumber measures), each with its top; None when pdfium fails."""
+        try:
+            page = self.pdf[index]
+            textpage = page.get_textpage()
+        except Exception as exc:  # noqa: BLE001 - pdfplumber's lines are the fallback
+            logger.warning("page %d: pdfium cannot read it: %s", index + 1, short_detail(exc))
+            return None
+        try:
+            left, _, _, top_edge = page.get_cropbox()
+            text = textpage.get_text_range()
+            kept: list[str] = []
+            tops: list[float] = []
+            for i, char in enumerate(text):
+                x0, bottom, x1, top = textpage.get_charbox(i)
+                x, y = (x0 + x1) / 2 - left, top_edge - (top + bottom) / 2
+                if any(bx0 <= x <= bx1 and btop <= y <= bbottom for bx0, btop, bx1, bbottom in boxes):
+                    continue
+                kept.append(char)
+                tops.append(top_edge - top)
+        except Exception as exc:  # noqa: BLE001 - pdfplumber's lines are the fallback
+            logger.warning("page %d: pdfium text extraction failed: %s", index + 1, short_detail(exc))
+            return None
+        finally:
+            textpage.close()
+            page.close()
+        return _lines(kept, tops)
+
     def render(self, index: int) -> Any:
         page = self.pdf[index]
         try:
@@ -201,6 +291,32 @@ class _Layout:
 
     def close(self) -> None:
         self.pdf.close()
+
+
+def _lines(chars: list[str], tops: list[float]) -> list[tuple[float, str]]:
+    """Characters with their tops -> the non-empty lines, each with the top of its first visible character."""
+    lines: list[tuple[float, str]] = []
+    buffer: list[str] = []
+    line_top: float | None = None
+    for char, top in [*zip(chars, tops, strict=True), ("\n", 0.0)]:
+        if char == "\r":
+            continue
+        if char == "\n":
+            if line_top is not None:
+                lines.append((line_top, _restore_hyphens("".join(buffer)).strip()))
+            buffer, line_top = [], None
+            continue
+        if line_top is None and not char.isspace():
+            line_top = top
+        buffer.append(char)
+    return lines
+
+
+def _restore_hyphens(text: str) -> str:
+    """pdfium writes a hyphen that ends a line as U+0002 (or U+FFFE) and drops the line break after it."""
+    for mark in PDFIUM_LINE_HYPHENS:
+        text = text.replace(mark, "-\n")
+    return text
 
 
 def _needs_ocr(text: str, layout: _Layout, index: int, mode: str) -> bool:
@@ -255,7 +371,7 @@ def _tables(data: bytes, texts: list[str], layout: _Layout, metadata: dict[str, 
                 metadata["truncated"] = f"table detection stopped after {TABLE_SECONDS:g} s: pages {left} as plain text"
                 break
             try:
-                rebuilt, tables = _page_with_tables(plumber.pages[index])
+                rebuilt, tables = _page_with_tables(plumber.pages[index], layout, index)
             except Exception as exc:  # noqa: BLE001 - one odd page keeps its plain text
                 logger.warning("page %d: table detection failed: %s", index + 1, short_detail(exc))
                 continue
@@ -268,8 +384,11 @@ def _tables(data: bytes, texts: list[str], layout: _Layout, metadata: dict[str, 
         metadata["tables"] = found
 
 
-def _page_with_tables(page: Any) -> tuple[str, int]:
-    """The page's lines, with each ruled table (at least 2 rows and 2 columns) replaced by its rows."""
+def _page_with_tables(page: Any, layout: _Layout, index: int) -> tuple[str, int]:
+    """The page's lines, with each ruled table (at least 2 rows and 2 columns) replaced by its rows.
+
+    The lines outside the tables are pdfium's (pdfplumber's where pdfium fails): pdfplumber joins the words of
+    justified lines whose spaces are only gaps ("Ifnoexplicitinteger..." on the Camlidl manual's p. 8)."""
     from rag.ingest.loaders.tabular import header_names, row_line
 
     tables = []
@@ -287,7 +406,10 @@ def _page_with_tables(page: Any) -> tuple[str, int]:
         x, y = (obj["x0"] + obj["x1"]) / 2, (obj["top"] + obj["bottom"]) / 2
         return not any(x0 <= x <= x1 and top <= y <= bottom for (x0, top, x1, bottom), _ in tables)
 
-    blocks = [(float(line["top"]), str(line["text"])) for line in page.filter(outside).extract_text_lines()]
+    boxes = [box for box, _ in tables]
+    blocks = layout.lines_outside(index, boxes)
+    if blocks is None:
+        blocks = [(float(line["top"]), str(line["text"])) for line in page.filter(outside).extract_text_lines()]
     for (_, top, _, _), rows in tables:
         headers = header_names(rows[0])
         lines = [row_line(headers, row) for row in rows[1:]]
@@ -301,6 +423,8 @@ def _cell(value: Any) -> str:
 
 
 def _title(reader: Any) -> str:
+    if reader is None:
+        return ""
     try:
         info = reader.metadata
         title = info.title if info is not None else None
