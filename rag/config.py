@@ -127,7 +127,8 @@ class AnswerSettings:
     chat model runs (auto: onnxruntime-genai int4 when installed, else torch). ``compress_passages``: give the model
     only the sentences that bear on the question. ``factoid_passages``: how many of the relevant passages (the best
     ranked) a local chat model reads for a factoid question (0: all that fit; "how"/"why"/"explain" questions always
-    read all): one measured best for the 0.5B, which a second passage distracts (docs/benchmarks.md).
+    read all); unset, the generator's own: one for the 0.5B, which a second passage distracts (docs/benchmarks.md),
+    three for the 1.5B (documentation lookups often hold their answer in the second or third passage).
     ``openai`` uses ``base_url``, ``llm_model``, ``request_timeout`` and ``max_retries`` (the API key comes from
     $RAG_API_KEY_OPENAI or $OPENAI_API_KEY). ``grounding``: how answers are checked (auto: the backend's own mode).
     ``min_coverage``: a factoid question is refused without asking the model when no passage sentence covers this
@@ -141,7 +142,7 @@ class AnswerSettings:
     generator: str = "qwen2.5-0.5b"
     llm_runtime: LlmRuntime = "auto"
     compress_passages: bool = True
-    factoid_passages: Annotated[int, Min(0, " (0: all that fit)")] = 1
+    factoid_passages: Annotated[int | None, Min(0, " (0: all that fit)")] = None
     max_new_tokens: Annotated[int, Min(0, " (0: the backend's default)")] = 0
     temperature: Annotated[float, Min(0)] = 0.0
     grounding: GroundingMode = "auto"

@@ -5,7 +5,7 @@ The prompt is the model's own chat template over ``rag.answer.prompting.compact_
 question's language) with the answer form the question asks for (a short answer for a factoid, a few sentences
 or steps for "how", "why", "explain"), then the numbered passages, compressed to the sentences that bear on the
 question (``rag.answer.compress``), and the question. A factoid question reads only the best-ranked
-``factoid_passages`` (default 1: a second passage distracts the 0.5B more often than it holds the answer, and
+``factoid_passages`` (unset: 1 for the 0.5B, which a second passage distracts more often than it helps, and
 halves the prompt); the pipeline then cites only what the model read. Its words are kept and checked (grounding
 ``check``): citations are validated (a short answer gets the passage that supports it), unsupported sentences
 flagged, and a garbled copy of a name snapped to the passage's words (``rag.answer.spans``).

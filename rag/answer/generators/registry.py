@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 
 QWEN = "qwen2.5-0.5b"
 QWEN_15B = "qwen2.5-1.5b"
+FACTOID_PASSAGES = {QWEN: 1, QWEN_15B: 3}  # passages a factoid reads when ``factoid_passages`` is not set
 
 
 def _local(spec: str, settings: AnswerSettings) -> Generator:
@@ -42,7 +43,7 @@ def _qwen(spec: str, settings: AnswerSettings) -> Generator:
         lambda: qwen_runtime(settings.llm_runtime, name),
         context_tokens=settings.context_tokens,
         compress_passages=settings.compress_passages,
-        factoid_passages=settings.factoid_passages,
+        factoid_passages=FACTOID_PASSAGES[name] if settings.factoid_passages is None else settings.factoid_passages,
     )
 
 
