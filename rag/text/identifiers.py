@@ -1,0 +1,85 @@
+"""Identifiers in running text, for the lexical index: each kept whole as well as in its parts.
+
+Documentation questions name identifiers: ``response_model_exclude_unset``, ``HTTPException``,
+``app.include_router``, ``--forwarded-allow-ips``, ``debian/rules``, ``0.95.0``. The word tokenizer
+(``rag.text.lexical.tokenize``) cuts them at every non-letter, so BM25 sees only common parts ("response",
+"model") and a chunk that names the identifier scores like any chunk that uses those words. Here a *span* (a run
+of letters, digits and the connectors ``_ . - / :``) adds:
+
+- its *whole* (lower-cased, end punctuation stripped; a leading ``-``/``--`` of a flag and the ``__`` of a
+  dunder kept): one rare term that only chunks naming the identifier hold, so BM25 gives it a high weight;
+- for a flag whose name is itself compound, the name without its dashes (``forwarded-allow-ips``);
+- for a dotted name, path, URL or version, its compound segments (``include_router`` of
+  ``app.include_router``) and its leading prefixes (``fastapi.security`` of
+  ``fastapi.security.OAuth2PasswordBearer``, ``usr/share/doc`` of ``/usr/share/doc/foo``, ``0.95`` of
+  ``0.95.0``), so a question naming the shorter form still meets the whole term;
+- the camelCase / PascalCase parts of its words (``http``, ``exception`` of ``HTTPException``), which the word
+  tokenizer keeps as one word.
+
+The parts the word tokenizer already gives stay as they are: they give recall for a question that spells the
+identifier as words ("response model exclude unset").
+"""
+
+from __future__ import annotations
+
+import re
+
+# The connectors that join a span's words besides ``_`` (a word character), as a character class body.
+CONNECTORS = r"./:\-"
+_WORD = re.compile(r"[^\W_]+")
+_FLAG = re.compile(r"-{1,2}(?=[^\W\d_])")
+_SEGMENT = re.compile(r"[^./:]+")  # the segments of a dotted name, path, URL or version
+_CAMEL_WORD = re.compile(r"[a-z\d][A-Z]|[A-Z]{2}[a-z]{2}")
+# A lower-case letter or digit then a capital (fooBar, v2Api); the last capital of a run before a lower-case word
+# (HTTPException: HTTP|Exception; PDFs and IDs stay whole); letters then digits and digits then letters.
+_CAMEL_CUT = re.compile(r"(?<=[a-z\d])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z]{2})|(?<=[A-Za-z])(?=\d)|(?<=\d)(?=[A-Za-z])")
+_MAX_WHOLE = 80  # longer spans (a long URL, an encoded blob) add no whole term
+_MAX_PREFIXES = 6
+_ENDS = "./:-"
+_DUNDER_HEAD = re.compile(r"__(?=[^\W_])")
+_DUNDER_TAIL = re.compile(r"(?<=[^\W_])__$")
+
+
+def camel_parts(word: str) -> list[str]:
+    """The lower-cased camelCase / PascalCase parts of ``word`` (``BackgroundTasks``: background, tasks), or
+    nothing for a word that is not written in camel case (``Python``, ``HTTP``, ``PDFs``)."""
+    if not _CAMEL_WORD.search(word):
+        return []
+    return [p.lower() for p in _CAMEL_CUT.split(word) if p]
+
+
+def _core(text: str) -> str:
+    """``text`` without end punctuation or stray underscores; a dunder's ``__`` kept (``__init__``)."""
+    body = text.strip(_ENDS)
+    head = "__" if _DUNDER_HEAD.match(body) else ""
+    tail = "__" if _DUNDER_TAIL.search(body) else ""
+    return head + body.strip(_ENDS + "_") + tail
+
+
+def _compound(core: str, words: list[str]) -> bool:
+    """Whether ``core`` is more than one of its words (a connector, or a dunder's underscores, in it)."""
+    return len(words) > 1 or (len(words) == 1 and core != words[0])
+
+
+def identifier_tokens(span: str) -> list[str]:
+    """The terms a span adds to its words (see the module's doc): none for a plain word."""
+    flag = _FLAG.match(span)
+    lead = flag.group() if flag else ""
+    core = _core(span)
+    words = _WORD.findall(core)
+    out: list[str] = []
+    whole = lead + core
+    if len(whole) <= _MAX_WHOLE and (lead or _compound(core, words)):
+        out.append(whole.lower())
+        if lead and _compound(core, words):
+            out.append(core.lower())
+        segments = list(_SEGMENT.finditer(core))
+        if len(segments) > 1:
+            for seg in segments:
+                part = _core(seg.group())
+                if _compound(part, _WORD.findall(part)):
+                    out.append(part.lower())
+            out.extend(core[: seg.end()].lower() for seg in segments[1 : min(len(segments) - 1, _MAX_PREFIXES + 1)])
+    for word in words:
+        out.extend(camel_parts(word))
+    return out
