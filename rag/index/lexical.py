@@ -2,9 +2,9 @@
 
 Each chunk is indexed as its ``rag.text.lexical.index_tokens`` (words, and identifiers whole and in parts)
 joined by spaces; tantivy's analyzer only splits on the spaces, lower-cases, folds diacritics to ASCII and stems
-English (Snowball), so CJK words are jieba's. Queries are the same tokens (function words dropped, as before), OR-ed as term queries: tantivy takes
-their BM25 top-k with block-max WAND, so a query no longer scores every chunk holding one of its terms (SQLite
-FTS5 did, which at a million chunks cost most of the hybrid latency).
+English (Snowball), so CJK words are jieba's. Queries are the same tokens (function words dropped, as before),
+OR-ed as term queries: tantivy takes their BM25 top-k with block-max WAND, so a query no longer scores every
+chunk holding one of its terms (SQLite FTS5 did, which at a million chunks cost most of the hybrid latency).
 
 Fields: ``id`` (chunk id; indexed and a fast field: hits are read back as ids), ``doc`` (document id, for
 deletes and for document-level filters), ``lang`` (the chunk's language, for ``lang=`` filters) and ``tokens``.

@@ -2,8 +2,9 @@
 
 ``tokenize`` gives the words (what answer checks and the fakes compare); ``index_tokens``, what the lexical
 index holds for a chunk and searches for a query, adds identifiers whole and in their camelCase parts
-(``rag.text.identifiers``). English stemming (Snowball) and diacritics folding are done by the lexical engine's analyzer over the tokens
-produced here (``rag.index.lexical``; indexes made before it used SQLite FTS5's porter tokenizer).
+(``rag.text.identifiers``). English stemming (Snowball) and diacritics folding are done by the lexical engine's
+analyzer over the tokens produced here (``rag.index.lexical``; indexes made before it used SQLite FTS5's porter
+tokenizer).
 """
 
 from __future__ import annotations
