@@ -10,8 +10,9 @@ The corpus is the folder's ``fastapi/`` and ``pdf/`` as a user would index them;
 
 The default embedder is the hashing fake: the BM25 rows do not depend on it and ingest takes seconds; pass
 ``--embedder auto`` for hybrid rows with the real embedder (minutes of ingest on a small CPU). ``--index DIR``
-keeps the index there and reuses it when it exists (the documents are unchanged, so nothing is re-embedded;
-a tokenizer newer than the index's re-tokenizes its lexical rows at that ingest's commit).
+keeps the index there and reuses it when it exists: the documents are unchanged, so nothing is re-embedded, and
+the index is compacted, which re-tokenizes its lexical rows when they were made by another tokenizer version (a
+before/after of a lexical change with the real embedder: build with the old code, then rerun with the new).
 """
 
 from __future__ import annotations
@@ -65,8 +66,11 @@ def main() -> int:
         index = args.index or Path(tmp) / "i"
         config = RagConfig(index=index, embedder=args.embedder, quiet=True)
         pipeline = RagPipeline(config)
+        reused = (index / "manifest.json").is_file()
         start = time.perf_counter()
         pipeline.ingest([folder / "fastapi", folder / "pdf"])
+        if reused:
+            pipeline.compact()
         print(f"index: {pipeline.info().chunks} chunks, {time.perf_counter() - start:.1f} s", flush=True)
         rows = []
         for mode in args.modes.split(","):

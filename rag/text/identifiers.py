@@ -30,7 +30,7 @@ CONNECTORS = r"./:\-"
 _WORD = re.compile(r"[^\W_]+")
 _FLAG = re.compile(r"-{1,2}(?=[^\W\d_])")
 _SEGMENT = re.compile(r"[^./:]+")  # the segments of a dotted name, path, URL or version
-_CAMEL_WORD = re.compile(r"[a-z\d][A-Z]|[A-Z]{2}[a-z]{2}")
+CAMEL_WORD = re.compile(r"[a-z\d][A-Z]|[A-Z]{2}[a-z]{2}")  # a word written in camel case
 # A lower-case letter or digit then a capital (fooBar, v2Api); the last capital of a run before a lower-case word
 # (HTTPException: HTTP|Exception; PDFs and IDs stay whole); letters then digits and digits then letters.
 _CAMEL_CUT = re.compile(r"(?<=[a-z\d])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z]{2})|(?<=[A-Za-z])(?=\d)|(?<=\d)(?=[A-Za-z])")
@@ -46,7 +46,7 @@ def camel_parts(word: str) -> list[str]:
     """The lower-cased camelCase / PascalCase parts of ``word`` (``BackgroundTasks``: background, tasks), or
     nothing for a word that is not written in camel case (``Python``, ``HTTP``, ``PDFs``). Single letters are
     left out (the O of OAuth, the m of mRNA): as terms they mean nothing and only add noise to the ranking."""
-    if not _CAMEL_WORD.search(word):
+    if not CAMEL_WORD.search(word):
         return []
     return [p.lower() for p in _CAMEL_CUT.split(word) if len(p) > 1]
 
@@ -56,7 +56,8 @@ def closed_up(core: str) -> str:
     as it is. Such a compound is as often an English word (``pro-inflammatory``, ``e-mail``, ``Server-Sent``) as
     a name, and English writes those both ways: closed up, the whole term meets both spellings (and the camel
     case class name, ``ServerSentEvent``), where the hyphenated whole favoured, with a rare term's weight,
-    only the documents that happen to hyphenate (measured on SciFact: README, lexical identifiers)."""
+    only the documents that happen to hyphenate (SciFact BM25 nDCG@10 over whole abstracts: 0.6967 hyphenated,
+    0.6993 closed up, 0.7010 with words only)."""
     return "".join(_WORD.findall(core)) if _LETTER_COMPOUND.fullmatch(core) else core
 
 

@@ -25,8 +25,12 @@ LEXICAL_VERSION = 3
 
 # CJK runs, or runs of other letters/digits (CJK characters are word characters too: keep them out)
 _RUNS = re.compile(rf"([{CJK_CHARS}]+)|([^\W_{CJK_CHARS}]+)", re.UNICODE)
-# CJK runs, or spans of other letters/digits joined by identifier connectors (``_`` is a word character)
-_SPANS = re.compile(rf"([{CJK_CHARS}]+)|((?:[^\W{CJK_CHARS}]|[{CONNECTORS}])+)", re.UNICODE)
+# CJK runs; plain words (no capital after the first letter, or capitals then digits: "DNA", "BM25"; end punctuation
+# skipped); or spans of letters/digits joined by identifier connectors (``_`` is a word character). Plain words,
+# most of a text, cost one regex match and add nothing.
+_SPAN_CHAR = rf"(?:[^\W{CJK_CHARS}]|[{CONNECTORS}])"
+_PLAIN = rf"[^\W_{CJK_CHARS}][^\W_A-Z{CJK_CHARS}]*|[A-Z]+[0-9]*"
+_SPANS = re.compile(rf"([{CJK_CHARS}]+)|({_PLAIN})[{CONNECTORS}]*(?!{_SPAN_CHAR})|({_SPAN_CHAR}+)", re.UNICODE)
 _SPAN_WORDS = re.compile(r"[^\W_]+")
 _jieba_lock = threading.Lock()
 _jieba_ready = False
@@ -66,9 +70,11 @@ def index_tokens(text: str) -> list[str]:
     order) with, after each identifier's words, the identifier whole and its other parts
     (``rag.text.identifiers``), so a question that writes it either way matches and the whole is a rare term."""
     tokens: list[str] = []
-    for cjk, span in _SPANS.findall(text):
+    for cjk, word, span in _SPANS.findall(text):
         if cjk:
             tokens.extend(_cjk_words(cjk))
+        elif word:
+            tokens.append(word.lower())
         elif span:
             tokens.extend(w.lower() for w in _SPAN_WORDS.findall(span))
             tokens.extend(identifier_tokens(span))

@@ -100,3 +100,18 @@ def test_flags_paths_and_ends() -> None:
     long_url = "https://example.com/" + "/".join(["segment"] * 20)
     assert identifier_tokens(long_url) == []  # no whole term for a very long span; its words still count
     assert len(identifier_tokens("a.b.c.d.e.f.g.h.i.j.k.l")) <= 1 + 6
+
+
+def test_the_words_are_always_kept_whatever_the_text() -> None:
+    """Random mixes of letters, capitals, digits, connectors, CJK, spaces and punctuation: ``index_tokens``
+    always holds ``tokenize``'s words in their order, and adds nothing to text made of plain lower-case words."""
+    import random
+
+    rng = random.Random(7)
+    alphabet = "abcxyzABCXYZ0189_.-/:  ,;!?()'\"检索中文éß"
+    for _ in range(2000):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 30)))
+        assert_words_kept(text, index_tokens(text))
+    for _ in range(200):
+        text = " ".join("".join(rng.choice("abcxyz019") for _ in range(rng.randint(1, 6))) for _ in range(5))
+        assert index_tokens(text) == tokenize(text)
