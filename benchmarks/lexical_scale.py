@@ -44,7 +44,7 @@ def memoize_text_functions() -> None:
     import rag.index.lexical
     import rag.text.langdetect
 
-    rag.index.lexical.tokenize = functools.lru_cache(maxsize=None)(rag.index.lexical.tokenize)  # type: ignore[assignment]
+    rag.index.lexical.index_tokens = functools.lru_cache(maxsize=None)(rag.index.lexical.index_tokens)  # type: ignore[assignment]
     rag.text.langdetect.detect_language = functools.lru_cache(maxsize=None)(rag.text.langdetect.detect_language)
 
 

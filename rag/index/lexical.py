@@ -1,10 +1,10 @@
 """The lexical (BM25) side: a tantivy index, one directory per generation, over rag's own tokens.
 
-Each chunk is indexed as its ``rag.text.lexical.tokenize`` tokens joined by spaces; tantivy's analyzer only
-splits on the spaces, lower-cases, folds diacritics to ASCII and stems English (Snowball), so CJK words are
-jieba's. Queries are the same tokens (function words dropped, as before), OR-ed as term queries: tantivy takes
-their BM25 top-k with block-max WAND, so a query no longer scores every chunk holding one of its terms (SQLite
-FTS5 did, which at a million chunks cost most of the hybrid latency).
+Each chunk is indexed as its ``rag.text.lexical.index_tokens`` (words, and identifiers whole and in parts)
+joined by spaces; tantivy's analyzer only splits on the spaces, lower-cases, folds diacritics to ASCII and stems
+English (Snowball), so CJK words are jieba's. Queries are the same tokens (function words dropped, as before),
+OR-ed as term queries: tantivy takes their BM25 top-k with block-max WAND, so a query no longer scores every
+chunk holding one of its terms (SQLite FTS5 did, which at a million chunks cost most of the hybrid latency).
 
 Fields: ``id`` (chunk id; indexed and a fast field: hits are read back as ids), ``doc`` (document id, for
 deletes and for document-level filters), ``lang`` (the chunk's language, for ``lang=`` filters) and ``tokens``.
@@ -23,7 +23,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from rag.text.lexical import STOPWORDS, tokenize
+from rag.text.lexical import STOPWORDS, index_tokens
 
 ENGINE = "tantivy"
 ANALYZER = "rag_tokens"
@@ -57,7 +57,7 @@ def _schema() -> Any:
 def query_terms(text: str) -> list[str]:
     """The distinct tokens of ``text`` a query searches for, function words left out unless it has nothing else
     (the same rule as the FTS5 query of older indexes)."""
-    seen = dict.fromkeys(tokenize(text))
+    seen = dict.fromkeys(index_tokens(text))
     return [t for t in seen if t not in STOPWORDS] or list(seen)
 
 
@@ -129,7 +129,8 @@ class LexicalIndex:
         """Index ``(chunk id, document id, language, text)`` rows."""
         doc = self._tantivy.Document
         for cid, doc_id, language, text in rows:
-            self._writer.add_document(doc(id=int(cid), doc=int(doc_id), lang=language, tokens=" ".join(tokenize(text))))
+            tokens = " ".join(index_tokens(text))
+            self._writer.add_document(doc(id=int(cid), doc=int(doc_id), lang=language, tokens=tokens))
 
     def remove_document(self, doc_id: int) -> None:
         self._writer.delete_documents_by_term("doc", int(doc_id))

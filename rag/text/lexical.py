@@ -1,7 +1,10 @@
 """Tokenizing for the lexical (BM25) side: jieba search-mode words for CJK runs, lower-cased words otherwise.
 
-English stemming (Snowball) and diacritics folding are done by the lexical engine's analyzer over the tokens
-produced here (``rag.index.lexical``; indexes made before it used SQLite FTS5's porter tokenizer).
+``tokenize`` gives the words (what answer checks and the fakes compare); ``index_tokens``, what the lexical
+index holds for a chunk and searches for a query, adds identifiers whole and in their camelCase parts
+(``rag.text.identifiers``). English stemming (Snowball) and diacritics folding are done by the lexical engine's
+analyzer over the tokens produced here (``rag.index.lexical``; indexes made before it used SQLite FTS5's porter
+tokenizer).
 """
 
 from __future__ import annotations
@@ -10,16 +13,25 @@ import logging
 import re
 import threading
 
+from rag.text.identifiers import CONNECTORS, identifier_tokens
 from rag.text.langdetect import CJK_CHARS
 
 # Recorded in the manifest: an index's lexical rows were made by this tokenizer. Bump the version whenever
 # ``tokenize`` changes the tokens it gives for a text; a writer then re-tokenizes the stored chunks.
-# 1: FTS5 porter over these tokens; 2: tantivy, ASCII folding + Snowball English stemming over them.
-TOKENIZER = "jieba-search+lower/tantivy-fold-snowball"
-LEXICAL_VERSION = 2
+# 1: FTS5 porter over these tokens; 2: tantivy, ASCII folding + Snowball English stemming over them; 3: the same
+# over ``index_tokens`` (identifiers whole and in parts besides the words).
+TOKENIZER = "jieba-search+lower+identifiers/tantivy-fold-snowball"
+LEXICAL_VERSION = 3
 
 # CJK runs, or runs of other letters/digits (CJK characters are word characters too: keep them out)
 _RUNS = re.compile(rf"([{CJK_CHARS}]+)|([^\W_{CJK_CHARS}]+)", re.UNICODE)
+# CJK runs; plain words (no capital after the first letter, or capitals then digits: "DNA", "BM25"; end punctuation
+# skipped); or spans of letters/digits joined by identifier connectors (``_`` is a word character). Plain words,
+# most of a text, cost one regex match and add nothing.
+_SPAN_CHAR = rf"(?:[^\W{CJK_CHARS}]|[{CONNECTORS}])"
+_PLAIN = rf"[^\W_{CJK_CHARS}][^\W_A-Z{CJK_CHARS}]*|[A-Z]+[0-9]*"
+_SPANS = re.compile(rf"([{CJK_CHARS}]+)|({_PLAIN})[{CONNECTORS}]*(?!{_SPAN_CHAR})|({_SPAN_CHAR}+)", re.UNICODE)
+_SPAN_WORDS = re.compile(r"[^\W_]+")
 _jieba_lock = threading.Lock()
 _jieba_ready = False
 
@@ -47,11 +59,31 @@ def tokenize(text: str) -> list[str]:
     tokens: list[str] = []
     for cjk, word in _RUNS.findall(text):
         if cjk:
-            jieba = _jieba()
-            tokens.extend(t for t in jieba.lcut_for_search(cjk) if t.strip())  # type: ignore[attr-defined]
+            tokens.extend(_cjk_words(cjk))
         elif word:
             tokens.append(word.lower())
     return tokens
+
+
+def index_tokens(text: str) -> list[str]:
+    """The lexical index's terms for ``text``, a chunk's or a query's: ``tokenize``'s words (the same, in the same
+    order) with, after each identifier's words, the identifier whole and its other parts
+    (``rag.text.identifiers``), so a question that writes it either way matches and the whole is a rare term."""
+    tokens: list[str] = []
+    for cjk, word, span in _SPANS.findall(text):
+        if cjk:
+            tokens.extend(_cjk_words(cjk))
+        elif word:
+            tokens.append(word.lower())
+        elif span:
+            tokens.extend(w.lower() for w in _SPAN_WORDS.findall(span))
+            tokens.extend(identifier_tokens(span))
+    return tokens
+
+
+def _cjk_words(run: str) -> list[str]:
+    jieba = _jieba()
+    return [t for t in jieba.lcut_for_search(run) if t.strip()]  # type: ignore[attr-defined]
 
 
 # Function words left out of queries (not of the index): BM25 gives them almost no weight anyway, but every

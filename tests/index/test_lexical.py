@@ -1,5 +1,6 @@
 """The tantivy lexical engine: it ranks like the FTS5 BM25 it replaced, filters apply inside its top-k, and an
-index made before it (BM25 in SQLite FTS5, format 2) is searched as it is and converted at its next write."""
+index made before it (BM25 in SQLite FTS5, format 2) is searched as it is and converted at its next write; an
+identifier a question names (``response_model_exclude_unset``) ranks the chunk that names it first."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import pytest
 
 from rag.filters import Filters
 from rag.index.folder import FORMAT_VERSION, IndexDir
+from rag.index.lexical import LexicalIndex
 from rag.index.store import FTS5_SCHEMA, FTS5_TABLE
 from rag.pipeline import RagPipeline
 from rag.text.lexical import tokenize
@@ -154,3 +156,68 @@ def test_deleted_and_changed_documents_leave_the_lexical_index(
     assert all("subword" not in h.chunk.source for h in p.retrieve("byte pair encoding merges", k=10))
     assert Path(p.retrieve("capybaras rodents", k=1)[0].chunk.source).name == "subword-tokenization.md"
     assert p.verify() == []
+
+
+IDENTIFIER_CHUNKS = {
+    1: "Set response_model_exclude_unset=True in the decorator to leave out the defaults nobody set.",
+    2: "The response model filters the response: a model for the response, and a model for the input. Fields "
+    "you exclude stay out of the response model; unset fields of the model keep their defaults.",
+    3: "Return a response with a model: the response model documents the response and validates the model.",
+    4: "Raise an HTTPException with status_code=404 when the item is missing.",
+    5: "An HTTP error is an exception. When an exception happens, HTTP clients read the HTTP status; the "
+    "exception handler decides what the HTTP response of each exception is.",
+    6: "Behind a proxy, start Uvicorn with --forwarded-allow-ips='*' so that it trusts the proxy headers.",
+    7: "Headers forwarded by a proxy: allow only the IPs you trust. Forwarded headers from other IPs, which the "
+    "proxy did not allow, are forwarded on untrusted.",
+    8: "FastAPI 0.95.0 added support for Annotated in parameter declarations.",
+    9: "Version 0 of the API had 95 endpoints; in release 0 there were 95 of them, 0 deprecated.",
+}
+
+
+def _identifier_index(tmp_path: Path) -> LexicalIndex:
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    writer = LexicalIndex.open(tmp_path / "lex", writable=True)
+    writer.add((cid, cid, "en", text) for cid, text in IDENTIFIER_CHUNKS.items())
+    writer.commit()
+    return LexicalIndex.open(tmp_path / "lex")
+
+
+@pytest.mark.parametrize(
+    ("query", "best"),
+    [
+        ("response_model_exclude_unset", 1),
+        ("How do I use response_model_exclude_unset?", 1),
+        ("--forwarded-allow-ips", 6),
+        ("What changed in 0.95.0?", 8),
+    ],
+)
+def test_a_named_identifier_outranks_chunks_that_only_use_its_words(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, query: str, best: int
+) -> None:
+    """Each distractor uses the identifier's parts as words, more often than the chunk that names it: BM25 over
+    words alone ranks the distractor first, the whole identifier's rare term puts the named chunk first."""
+    index = _identifier_index(tmp_path)
+    assert index.search(query, 3)[0][0] == best
+    monkeypatch.setattr("rag.index.lexical.index_tokens", tokenize)  # words only, as tokenizer version 2 gave
+    words_only = _identifier_index(tmp_path / "v2")
+    assert words_only.search(query, 3)[0][0] != best
+
+
+@pytest.mark.parametrize(
+    ("query", "chunk"),
+    [
+        ("response model exclude unset", 1),
+        ("annotated 0.95", 8),
+        ("forwarded-allow-ips", 6),
+    ],
+)
+def test_an_identifier_spelled_as_words_still_finds_it(tmp_path: Path, query: str, chunk: int) -> None:
+    assert chunk in [i for i, _ in _identifier_index(tmp_path).search(query, 3)]
+
+
+def test_camel_case_parts_find_the_identifier(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``HTTPException`` was one word to the word tokenizer: "HTTP exception" did not reach it."""
+    assert [i for i, _ in _identifier_index(tmp_path).search("HTTPException", 3)][:1] == [4]
+    assert 4 in [i for i, _ in _identifier_index(tmp_path / "a").search("HTTP exception", 3)]
+    monkeypatch.setattr("rag.index.lexical.index_tokens", tokenize)
+    assert 4 not in [i for i, _ in _identifier_index(tmp_path / "v2").search("HTTP exception", 3)]

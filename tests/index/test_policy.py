@@ -4,6 +4,7 @@ cheap ones (index type, lexical tokenizer) are converted. Old formats still open
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path
@@ -14,7 +15,7 @@ from rag.errors import SettingMismatchError
 from rag.index.folder import FORMAT_VERSION, IndexDir
 from rag.index.lexical import LexicalIndex
 from rag.pipeline import RagPipeline
-from rag.text.lexical import LEXICAL_VERSION
+from rag.text.lexical import LEXICAL_VERSION, tokenize
 
 Factory = Callable[..., RagPipeline]
 
@@ -128,3 +129,36 @@ def test_verify_tells_leftovers_from_damage(tmp_path: Path, corpus_dir: Path, fa
     (index / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
     damaged = fake_pipeline(index=index).verify_report()
     assert not damaged.ok and any("manifest counts" in p for p in damaged.problems)
+
+
+def test_an_index_of_words_only_tokens_gets_identifiers_at_its_next_ingest(
+    tmp_path: Path, fake_pipeline: Factory, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An index written by tokenizer version 2 (words only: ``response_model_exclude_unset`` cut into common
+    words) ranks a chunk that uses those words first; the next ingest re-tokenizes it, and the named one wins."""
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "named.md").write_text("Set response_model_exclude_unset=True in the decorator.", encoding="utf-8")
+    (docs / "words.md").write_text(
+        "The response model: exclude unset fields from the response model, and the model response stays "
+        "small. Unset values are excluded from the model of the response.",
+        encoding="utf-8",
+    )
+    index = tmp_path / "idx"
+    with monkeypatch.context() as m:
+        m.setattr("rag.index.lexical.index_tokens", tokenize)  # what version 2 indexed and searched for
+        fake_pipeline(index=index).ingest([docs])
+    manifest = _manifest(index)
+    manifest["lexical"]["version"] = 2
+    (index / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    old = fake_pipeline(index=index, retrieval="lexical").retrieve("response_model_exclude_unset", k=2)
+    assert Path(old[0].chunk.source).name == "words.md"  # the whole term is in no row yet
+
+    (docs / "other.md").write_text("Something else entirely: capybaras.", encoding="utf-8")
+    with caplog.at_level(logging.WARNING, logger="rag.index.policy"):
+        fake_pipeline(index=index).ingest([docs])
+    assert any("re-tokenizing" in r.getMessage() for r in caplog.records)
+    assert _manifest(index)["lexical"]["version"] == LEXICAL_VERSION == 3
+    new = fake_pipeline(index=index, retrieval="lexical")
+    assert Path(new.retrieve("response_model_exclude_unset", k=2)[0].chunk.source).name == "named.md"
+    assert new.verify() == []
