@@ -122,12 +122,14 @@ class RetrievalSettings:
 
 @dataclass(frozen=True)
 class AnswerSettings:
-    """``generator``: a registered backend (``qwen2.5-0.5b``, the default; ``qwen2.5-1.5b``, optional; ``smollm2``,
-    ``gemma3``, ``extractive``, ``openai``), a local model folder, or ``module:Class``. ``llm_runtime``: where the local
-    chat model runs (auto: onnxruntime-genai int4 when installed, else torch). ``compress_passages``: give the model
-    only the sentences that bear on the question. ``factoid_passages``: how many of the relevant passages (the best
-    ranked) a local chat model reads for a factoid question (0: all that fit; "how"/"why"/"explain" questions always
-    read all): one measured best for the 0.5B, which a second passage distracts (README "Answers: measured").
+    """``generator``: a registered backend (``qwen2.5-1.5b``, the default, which is the 0.5B on a machine with under 6
+    GB of RAM when that is installed; ``qwen2.5-0.5b``, ``rag[qwen05b]``; ``qwen2.5-coder-1.5b-instruct``, the 1.5B
+    whatever the RAM; ``smollm2``, ``gemma3``, ``extractive``, ``openai``), a local model folder, or ``module:Class``.
+    ``llm_runtime``: where the local chat model runs (auto: onnxruntime-genai int4 when installed, else torch).
+    ``compress_passages``: give the model only the sentences that bear on the question. ``factoid_passages``: how many
+    of the relevant passages (the best ranked) a local chat model reads for a factoid question (0: all that fit;
+    "how"/"why"/"explain" questions always read all): one measured best for the 0.5B, which a second passage distracts
+    (README "Answers: measured").
     ``openai`` uses ``base_url``, ``llm_model``, ``request_timeout`` and ``max_retries`` (the API key comes from
     $RAG_API_KEY_OPENAI or $OPENAI_API_KEY). ``grounding``: how answers are checked (auto: the backend's own mode).
     ``min_coverage``: a factoid question is refused without asking the model when no passage sentence covers this
@@ -136,7 +138,7 @@ class AnswerSettings:
     counts as relevant when one of its sentences covers this share of the question's words (0: off; same
     calibration). ``max_new_tokens``/``context_tokens`` 0: the backend's default."""
 
-    generator: str = "qwen2.5-0.5b"
+    generator: str = "qwen2.5-1.5b"
     llm_runtime: LlmRuntime = "auto"
     compress_passages: bool = True
     factoid_passages: Annotated[int, Min(0, " (0: all that fit)")] = 1

@@ -34,7 +34,7 @@ def register(subparsers: Subparsers) -> None:
     p.add_argument(
         "--answers", type=int, default=0, dest="qa_limit", help="also answer N questions of qa.jsonl (EM/F1)"
     )
-    add_generator(p, "generator for --answers (default smollm2)")
+    add_generator(p, "generator for --answers (default: the configured one, qwen2.5-1.5b unless set)")
     add_embedding_options(p)
     add_config_options(p)
     p.set_defaults(func=evaluate)

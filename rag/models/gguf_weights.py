@@ -15,7 +15,10 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
+import sys
+import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -91,7 +94,8 @@ def _bf16(tensor: gguf.ReaderTensor) -> torch.Tensor:
     flat = out.view(-1, shape[-1]) if len(shape) > 1 else out.view(1, -1)
     row = 0
     for chunk in _rows(tensor):
-        part = torch.from_numpy(chunk.reshape(-1, flat.shape[1]))
+        chunk = chunk.reshape(-1, flat.shape[1])
+        part = torch.from_numpy(chunk if chunk.flags.writeable else chunk.copy())  # F32 tensors are the mapped file
         flat[row : row + part.shape[0]] = part.to(torch.bfloat16)
         row += part.shape[0]
     return out
@@ -161,9 +165,29 @@ def write_config_and_tokenizer(gguf_file: Path, out: Path) -> None:
     tokenizer.save_pretrained(str(out))
 
 
-def write_transformers_folder(
-    gguf_file: Path, out: Path, progress: Callable[[int, int], None] | None = None
-) -> None:
+def write_transformers_folder(gguf_file: Path, out: Path, progress: Callable[[int, int], None] | None = None) -> None:
     """The Qwen2 GGUF ``gguf_file`` as a bfloat16 transformers folder ``out`` (weights, config, tokenizer)."""
     write_weights(gguf_file, out, progress=progress)
     write_config_and_tokenizer(gguf_file, out)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m rag.models.gguf_weights GGUF OUT``: the folder written in this (child) process, so its memory
+    is returned when it ends; one JSON line per tensor on stdout (``{"done": k, "total": n}``), the libraries'
+    warnings and output on stderr."""
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 2:
+        raise SystemExit("usage: python -m rag.models.gguf_weights GGUF OUT")
+    pipe = os.fdopen(os.dup(1), "w", buffering=1)
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+    warnings.filterwarnings("ignore")
+
+    def report(done: int, total: int) -> None:
+        pipe.write(json.dumps({"done": done, "total": total}) + "\n")
+
+    write_transformers_folder(Path(args[0]), Path(args[1]), progress=report)
+
+
+if __name__ == "__main__":
+    main()
