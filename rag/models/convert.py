@@ -248,7 +248,8 @@ QWEN_05B_ONNX = "qwen2.5-coder-0.5b-instruct-ort-int4"
 QWEN_15B_ONNX = "qwen2.5-coder-1.5b-instruct-ort-int4"
 QWEN_05B_BF16 = "qwen2.5-coder-0.5b-instruct-bf16"
 QWEN_15B_BF16 = "qwen2.5-coder-1.5b-instruct-bf16"
-# Minutes a first conversion takes on 2 busy cores (measured: README "Default models"), for the one-line notice.
+# Minutes a first conversion takes, for the one-line notice (measured on 2 shared cores: the 1.5B 1.5 to 4 minutes,
+# the 0.5B 1 to 2).
 MINUTES = {QWEN_05B.name: 1, QWEN_15B.name: 3}
 
 
@@ -261,23 +262,36 @@ def _ready(name: str, marker: str) -> bool:
     return (cache_dir() / "models" / name / marker).is_file()
 
 
+def _notice(label: str, model: SplitGGUF, what: str = "") -> None:
+    minutes = MINUTES.get(model.name, 3)
+    log.warning("preparing the generator %s%s once (about %d minute%s)", label, what, minutes, "s" * (minutes != 1))
+
+
 def qwen_onnx(model: SplitGGUF, label: str, bf16: str, base: str) -> Path:
     """``model`` for ONNX Runtime GenAI, int4: on first use joined, written as a bf16 transformers folder and
     exported, under one progress bar and after one notice line; later, the cached folder."""
     if _ready(f"{base}-v2", "genai_config.json"):
         return cache_dir() / "models" / f"{base}-v2"
-    log.warning("preparing the generator %s once (about %d minutes)", label, MINUTES.get(model.name, 3))
+    made = _ready(bf16, "config.json")  # by a torch run
+    if not made and not model.installed():
+        joined_gguf(model)  # refused with the pip line, before any notice
+    _notice(label, model)
     with Steps(f"preparing {label}") as steps:
-        gguf = joined_gguf(model, progress=steps.step("joining the parts", 10))
-        hf_folder = converted_qwen(gguf, bf16, progress=steps.step("de-quantising", 35))
-        return _current_export(hf_folder, base, progress=steps.step("exporting to int4", 55))
+        if made:
+            hf_folder = cache_dir() / "models" / bf16
+        else:
+            gguf = joined_gguf(model, progress=steps.step("joining the parts", 10))
+            hf_folder = converted_qwen(gguf, bf16, progress=steps.step("de-quantising", 35))
+        return _current_export(hf_folder, base, progress=steps.step("exporting to int4", 100 - steps.base))
 
 
 def qwen_transformers(model: SplitGGUF, label: str, bf16: str) -> Path:
     """``model`` as a bf16 transformers folder (the torch runtime's), made once like ``qwen_onnx``'s first steps."""
     if _ready(bf16, "config.json"):
         return cache_dir() / "models" / bf16
-    log.warning("preparing the generator %s for torch once (about %d minutes)", label, MINUTES.get(model.name, 3))
+    if not model.installed():
+        joined_gguf(model)  # refused with the pip line, before any notice
+    _notice(label, model, " for torch")
     with Steps(f"preparing {label}") as steps:
         gguf = joined_gguf(model, progress=steps.step("joining the parts", 20))
         return converted_qwen(gguf, bf16, progress=steps.step("de-quantising", 80))
