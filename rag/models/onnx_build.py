@@ -13,7 +13,7 @@ the same builder runs with four changes, made on its ``Model`` class in this pro
 - the builder's prints, progress bars and warnings go to stderr (the parent keeps its tail for an error
   message); one JSON line per step goes to stdout (``{"total": n}`` first, then ``{"done": k, "step": ...}``).
 
-The result is the stock builder's, initializer for initializer (``tests/models/test_convert.py`` compares them).
+The result is the stock builder's, initializer for initializer (``tests/models/test_onnx_build.py`` compares them).
 Only the default int4 method (symmetric or not, no per-node overrides) takes this path; other options fall back to
 the stock ``to_nbits``.
 
