@@ -1,4 +1,5 @@
-"""CPU runtimes for the default generator (Qwen2.5-Coder-0.5B-Instruct), side by side on the same prompts.
+"""CPU runtimes for the Qwen generators (Qwen2.5-Coder-0.5B-Instruct; the default 1.5B with ``-1.5b``), side by side on
+the same prompts.
 
     python benchmarks/generators.py [--runtimes onnxruntime,torch-float32,torch-bfloat16] [--questions 20]
                                     [--set xquad/beir_en]
@@ -8,7 +9,7 @@ onnxruntime-genai export of the same model: another precision or int4 accuracy l
 ``openvino:<folder>[+KEY=VALUE...]`` (an OpenVINO IR folder, e.g. from ``optimum-cli export openvino --task
 text-generation-with-past --weight-format int8``, or a GGUF made with ``--requant``, run by OpenVINO GenAI with
 those CPU plugin properties; needs openvino-genai), or ``onnxruntime-1.5b`` / ``torch-1.5b-<dtype>`` (the
-optional Qwen2.5-Coder-1.5B-Instruct, ``rag[qwen15b]``, exported once like the default), so all can be
+default generator, Qwen2.5-Coder-1.5B-Instruct, exported once like the 0.5B), so all can be
 compared on the same prompts. An onnxruntime runtime takes ``@N`` for N threads (``onnxruntime@1``; default: every
 usable core).
 

@@ -6,9 +6,9 @@
 Builds a temporary index of the sample corpus, starts `rag serve` on 127.0.0.1 (a free port) in a subprocess,
 and for each level runs that many clients, each sending one request after another until the time is up. With
 the fakes by default (hash embedder, echo generator: measures the HTTP layer, retrieval and grounding); `--real`
-uses the default models (the first start converts SmolLM2 once, ~20 s). Prints one row per level: successful
-requests per second, p50/p95/p99 latency of those, 503 answers (the server's concurrency limit, Retry-After) and
-other errors. Client and server share this machine's cores, so numbers are a floor.
+uses the default models (the first start converts the default generator once, a few minutes). Prints one row per
+level: successful requests per second, p50/p95/p99 latency of those, 503 answers (the server's concurrency limit,
+Retry-After) and other errors. Client and server share this machine's cores, so numbers are a floor.
 """
 
 from __future__ import annotations
@@ -195,7 +195,8 @@ def main() -> int:
             results = [asyncio.run(run_level(url, n, args.seconds, args.endpoint, args.stream)) for n in levels]
         finally:
             stop(server)
-    generator = "default models (SmolLM2, auto embedder)" if args.real else "fakes (hash embedder, echo generator)"
+    real = "default models (the default generator, auto embedder)"
+    generator = real if args.real else "fakes (hash embedder, echo generator)"
     print(
         f"rag serve, POST {request_for(args.endpoint, '', args.stream)[0]}{' (streamed)' if args.stream else ''}, "
         f"{generator}; server limit {args.max_concurrency or 16}; {args.seconds:.0f} s per level; "

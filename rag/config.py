@@ -122,13 +122,15 @@ class RetrievalSettings:
 
 @dataclass(frozen=True)
 class AnswerSettings:
-    """``generator``: a registered backend (``qwen2.5-0.5b``, the default; ``qwen2.5-1.5b``, optional; ``smollm2``,
-    ``gemma3``, ``extractive``, ``openai``), a local model folder, or ``module:Class``. ``llm_runtime``: where the local
-    chat model runs (auto: onnxruntime-genai int4 when installed, else torch). ``compress_passages``: give the model
-    only the sentences that bear on the question. ``factoid_passages``: how many of the relevant passages (the best
-    ranked) a local chat model reads for a factoid question (0: all that fit; "how"/"why"/"explain" questions always
-    read all); unset, the generator's own: one for the 0.5B, which a second passage distracts (docs/benchmarks.md),
-    three for the 1.5B (documentation lookups often hold their answer in the second or third passage).
+    """``generator``: a registered backend (``qwen2.5-1.5b``, the default, which is the 0.5B on a machine with under 6
+    GB of RAM when that is installed; ``qwen2.5-0.5b``, ``rag[qwen05b]``; ``qwen2.5-coder-1.5b-instruct``, the 1.5B
+    whatever the RAM; ``smollm2``, ``gemma3``, ``extractive``, ``openai``), a local model folder, or ``module:Class``.
+    ``llm_runtime``: where the local chat model runs (auto: onnxruntime-genai int4 when installed, else torch).
+    ``compress_passages``: give the model only the sentences that bear on the question. ``factoid_passages``: how many
+    of the relevant passages (the best ranked) a local chat model reads for a factoid question (0: all that fit;
+    "how"/"why"/"explain" questions always read all); unset, the generator's own: one for the 0.5B, which a second
+    passage distracts (docs/benchmarks.md), three for the 1.5B (documentation lookups often hold their answer in the
+    second or third passage).
     ``openai`` uses ``base_url``, ``llm_model``, ``request_timeout`` and ``max_retries`` (the API key comes from
     $RAG_API_KEY_OPENAI or $OPENAI_API_KEY). ``grounding``: how answers are checked (auto: the backend's own mode).
     ``min_coverage``: a factoid question is refused without asking the model when no passage sentence covers this
@@ -139,7 +141,7 @@ class AnswerSettings:
     question in a language that holds under half of the index's documents is also searched translated into the
     main one by the generator (``rag.answer.translate``)."""
 
-    generator: str = "qwen2.5-0.5b"
+    generator: str = "qwen2.5-1.5b"
     llm_runtime: LlmRuntime = "auto"
     compress_passages: bool = True
     factoid_passages: Annotated[int | None, Min(0, " (0: all that fit)")] = None

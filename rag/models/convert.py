@@ -1,21 +1,64 @@
 """Converted models, made once and cached so later loads take seconds: GGUF -> transformers folder (de-quantised),
-transformers folder -> ONNX Runtime GenAI folder (int4 weights)."""
+transformers folder -> ONNX Runtime GenAI folder (int4 weights).
+
+The Qwen models take the low-memory path: the GGUF written as bf16 safetensors shards tensor by tensor
+(``rag.models.gguf_weights``), then onnxruntime-genai's builder run one layer at a time (``rag.models.onnx_build``).
+For the 1.5B that is about 2.5 GB at the peak instead of 13.5 GB, with the same ONNX weights byte for byte; one
+tqdm bar shows the steps (``Steps``) and the libraries' own output stays out of the terminal."""
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
+from types import TracebackType
+from typing import Any
 
 from rag.errors import ModelLoadError
-from rag.models.bundled import QWEN_05B, QWEN_15B, gemma3_gguf, joined_gguf, smollm2_gguf
+from rag.models.bundled import QWEN_05B, QWEN_15B, SplitGGUF, gemma3_gguf, joined_gguf, smollm2_gguf
 from rag.models.locations import cache_dir
 
 log = logging.getLogger(__name__)
+
+Report = Callable[[int, int], None]  # progress(done, total) of one step
+
+
+class Steps:
+    """One tqdm bar (off when stderr is not a terminal) over a conversion's steps: ``step(name, share)`` gives the
+    ``Report`` that moves the bar through that step's share of 100 and shows its name."""
+
+    def __init__(self, title: str) -> None:
+        from tqdm import tqdm
+
+        self.title = title
+        self.base = 0.0
+        self.bar = tqdm(
+            total=100, desc=title, disable=None, leave=False, bar_format="{desc}: {percentage:3.0f}%|{bar}| {elapsed}"
+        )
+
+    def step(self, name: str, share: float) -> Report:
+        base = self.base
+        self.base += share
+        self.bar.set_description_str(f"{self.title}: {name}", refresh=False)
+
+        def report(done: int, total: int) -> None:
+            self.bar.set_description_str(f"{self.title}: {name}", refresh=False)
+            self.bar.n = min(100.0, base + share * done / max(1, total))
+            self.bar.refresh()
+
+        return report
+
+    def __enter__(self) -> Steps:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None) -> None:
+        self.bar.close()
 
 
 def build_once(name: str, marker: str, build: Callable[[Path], None]) -> Path:
@@ -67,6 +110,48 @@ def converted(gguf: Path, name: str, dtype: str = "float32") -> Path:
     return build_once(name, "config.json", build)
 
 
+def converted_qwen(gguf: Path, name: str, progress: Report | None = None) -> Path:
+    """The Qwen2 ``gguf`` converted once to a bf16 transformers folder ``name`` under the cache, one tensor at a
+    time (``rag.models.gguf_weights``: the files transformers' own conversion writes, in shards), then reused."""
+
+    def build(tmp: Path) -> None:
+        # In a child process, as the export: its memory (the mapped GGUF, a shard) is returned when it ends.
+        code, tail = _run_child([sys.executable, "-m", "rag.models.gguf_weights", str(gguf), str(tmp)], progress)
+        if code != 0:
+            raise ModelLoadError(f"converting {gguf} to a transformers folder failed: {tail}")
+
+    return build_once(name, "config.json", build)
+
+
+def _child_env() -> dict[str, str]:
+    """A child's environment: local files only, no progress bars, and this copy of rag importable."""
+    here = str(Path(__file__).resolve().parents[2])
+    path = os.pathsep.join(p for p in (here, os.environ.get("PYTHONPATH", "")) if p)
+    return {**os.environ, "HF_HUB_OFFLINE": "1", "TQDM_DISABLE": "1", "PYTHONPATH": path}
+
+
+def _run_child(command: list[str], progress: Report | None) -> tuple[int, str]:
+    """``command`` run (``_child_env``) with its stdout read as JSON progress lines (``{"total": n}``,
+    ``{"done": k}``) and its stderr kept in a temporary file: the exit status and the last lines of stderr."""
+    env = _child_env()
+    with tempfile.TemporaryFile("w+", encoding="utf-8", errors="replace") as errors:
+        child = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=errors, text=True)
+        assert child.stdout is not None
+        total = 0
+        for line in child.stdout:
+            try:
+                message: dict[str, Any] = json.loads(line)
+            except ValueError:
+                continue
+            total = int(message.get("total", total))
+            if progress is not None and "done" in message:
+                progress(int(message["done"]), total)
+        code = child.wait()
+        errors.seek(0)
+        tail = " ".join(errors.read().strip().splitlines()[-3:])
+    return code, tail
+
+
 def export_onnx(
     hf_folder: Path,
     out: Path,
@@ -74,6 +159,7 @@ def export_onnx(
     accuracy_level: int | None = 4,
     prune_lm_head: bool = True,
     quantize_embeddings: bool = True,
+    progress: Report | None = None,
 ) -> None:
     """``hf_folder`` exported to an ONNX Runtime GenAI folder ``out`` by onnxruntime-genai's model builder, in a
     child process (so its memory is returned when it ends): weights in ``precision`` (int4: MatMulNBits, whose
@@ -81,10 +167,12 @@ def export_onnx(
     output layer (896 x 151,936 for the 0.5B, a quarter of its multiply-adds per token) runs on the last prompt
     token only, not on every one; the prefill is about 1.35x faster with the same answers
     (benchmarks/generators.py). ``quantize_embeddings``: the token embedding table in int4 too (a float32 table is
-    545 MB for the 0.5B, 933 MB for the 1.5B): about 290 MB less memory for the 0.5B, the same answers and speed."""
+    545 MB for the 0.5B, 933 MB for the 1.5B): about 290 MB less memory for the 0.5B, the same answers and speed.
+    The builder runs through ``rag.models.onnx_build`` (one layer in memory at a time, the same output);
+    ``progress(done, total)`` after each layer."""
     scratch = out.with_name(out.name + ".scratch")
     command = [
-        sys.executable, "-m", "onnxruntime_genai.models.builder",
+        sys.executable, "-m", "rag.models.onnx_build",
         "-i", str(hf_folder), "-o", str(out), "-p", precision, "-e", "cpu", "-c", str(scratch),
     ]  # fmt: skip
     options = [f"int4_accuracy_level={accuracy_level}"] if precision == "int4" and accuracy_level is not None else []
@@ -92,12 +180,10 @@ def export_onnx(
     options += ["op_types_to_quantize=MatMul/Gather"] if precision in ("int4", "int8") and quantize_embeddings else []
     if options:
         command += ["--extra_options", *options]
-    env = {**os.environ, "HF_HUB_OFFLINE": "1"}  # the child's own environment: a local folder, no network
-    done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+    code, tail = _run_child(command, progress)
     shutil.rmtree(scratch, ignore_errors=True)
-    if done.returncode != 0 or not (out / "genai_config.json").is_file():
-        tail = (done.stderr or done.stdout).strip().splitlines()[-3:]
-        raise ModelLoadError(f"exporting {hf_folder} to ONNX failed: {' '.join(tail)}")
+    if code != 0 or not (out / "genai_config.json").is_file():
+        raise ModelLoadError(f"exporting {hf_folder} to ONNX failed: {tail}")
 
 
 def requantized_gguf(gguf_file: Path, out: Path, kind: str = "q8_0") -> None:
@@ -137,15 +223,15 @@ def requantized_gguf(gguf_file: Path, out: Path, kind: str = "q8_0") -> None:
     writer.close()
 
 
-def onnx_int4(hf_folder: Path, name: str, stale: tuple[str, ...] = ()) -> Path:
+def onnx_int4(hf_folder: Path, name: str, stale: tuple[str, ...] = (), progress: Report | None = None) -> Path:
     """``hf_folder`` exported once to an ONNX Runtime GenAI folder ``name`` under the cache: int4 weights (the
     embedding table too) with int8 compute on the CPU (accuracy level 4), the output layer on the last prompt token
     only. The folders of earlier exports of the same model (``stale``, under the cache) are removed once it is
     built."""
 
     def build(tmp: Path) -> None:
-        log.warning("exporting %s to ONNX Runtime int4 (once; takes a minute)", hf_folder.name)
-        export_onnx(hf_folder, tmp, "int4", 4)
+        log.info("exporting %s to ONNX Runtime int4", hf_folder.name)
+        export_onnx(hf_folder, tmp, "int4", 4, progress=progress)
         for old in stale:  # only after a successful export: a failed one leaves the earlier exports usable
             folder = cache_dir() / "models" / old
             if folder.is_dir():
@@ -157,33 +243,78 @@ def onnx_int4(hf_folder: Path, name: str, stale: tuple[str, ...] = ()) -> Path:
 
 
 # The export folders' names; "-v2": the output layer on the last prompt token, and int4 embeddings (export_onnx).
+# The low-memory path makes the same files (byte for byte), so the names stay.
 QWEN_05B_ONNX = "qwen2.5-coder-0.5b-instruct-ort-int4"
 QWEN_15B_ONNX = "qwen2.5-coder-1.5b-instruct-ort-int4"
+QWEN_05B_BF16 = "qwen2.5-coder-0.5b-instruct-bf16"
+QWEN_15B_BF16 = "qwen2.5-coder-1.5b-instruct-bf16"
+# Minutes a first conversion takes, for the one-line notice (measured on 2 shared cores: the 1.5B 1.5 to 4 minutes,
+# the 0.5B 1 to 2).
+MINUTES = {QWEN_05B.name: 1, QWEN_15B.name: 3}
 
 
-def _current_export(hf_folder: Path, base: str) -> Path:
+def _current_export(hf_folder: Path, base: str, progress: Report | None = None) -> Path:
     """The current ("-v2") export of ``hf_folder``, the earlier ones (``base``, ``base``-lastlogits) removed."""
-    return onnx_int4(hf_folder, f"{base}-v2", stale=(base, f"{base}-lastlogits"))
+    return onnx_int4(hf_folder, f"{base}-v2", stale=(base, f"{base}-lastlogits"), progress=progress)
+
+
+def _ready(name: str, marker: str) -> bool:
+    return (cache_dir() / "models" / name / marker).is_file()
+
+
+def _notice(label: str, model: SplitGGUF, what: str = "") -> None:
+    minutes = MINUTES.get(model.name, 3)
+    log.warning("preparing the generator %s%s once (about %d minute%s)", label, what, minutes, "s" * (minutes != 1))
+
+
+def qwen_onnx(model: SplitGGUF, label: str, bf16: str, base: str) -> Path:
+    """``model`` for ONNX Runtime GenAI, int4: on first use joined, written as a bf16 transformers folder and
+    exported, under one progress bar and after one notice line; later, the cached folder."""
+    if _ready(f"{base}-v2", "genai_config.json"):
+        return cache_dir() / "models" / f"{base}-v2"
+    made = _ready(bf16, "config.json")  # by a torch run
+    if not made and not model.installed():
+        joined_gguf(model)  # refused with the pip line, before any notice
+    _notice(label, model)
+    with Steps(f"preparing {label}") as steps:
+        if made:
+            hf_folder = cache_dir() / "models" / bf16
+        else:
+            gguf = joined_gguf(model, progress=steps.step("joining the parts", 10))
+            hf_folder = converted_qwen(gguf, bf16, progress=steps.step("de-quantising", 35))
+        return _current_export(hf_folder, base, progress=steps.step("exporting to int4", 100 - steps.base))
+
+
+def qwen_transformers(model: SplitGGUF, label: str, bf16: str) -> Path:
+    """``model`` as a bf16 transformers folder (the torch runtime's), made once like ``qwen_onnx``'s first steps."""
+    if _ready(bf16, "config.json"):
+        return cache_dir() / "models" / bf16
+    if not model.installed():
+        joined_gguf(model)  # refused with the pip line, before any notice
+    _notice(label, model, " for torch")
+    with Steps(f"preparing {label}") as steps:
+        gguf = joined_gguf(model, progress=steps.step("joining the parts", 20))
+        return converted_qwen(gguf, bf16, progress=steps.step("de-quantising", 80))
 
 
 def qwen_05b_transformers() -> Path:
-    """Qwen2.5-Coder-0.5B-Instruct as a transformers folder in bfloat16 (converted from the joined GGUF)."""
-    return converted(joined_gguf(QWEN_05B), "qwen2.5-coder-0.5b-instruct-bf16", dtype="bfloat16")
+    """Qwen2.5-Coder-0.5B-Instruct (``rag[qwen05b]``) as a transformers folder in bfloat16."""
+    return qwen_transformers(QWEN_05B, "qwen2.5-0.5b", QWEN_05B_BF16)
 
 
 def qwen_05b_onnx() -> Path:
-    """Qwen2.5-Coder-0.5B-Instruct for ONNX Runtime GenAI, int4 (exported from the transformers folder)."""
-    return _current_export(qwen_05b_transformers(), QWEN_05B_ONNX)
+    """Qwen2.5-Coder-0.5B-Instruct for ONNX Runtime GenAI, int4."""
+    return qwen_onnx(QWEN_05B, "qwen2.5-0.5b", QWEN_05B_BF16, QWEN_05B_ONNX)
 
 
 def qwen_15b_transformers() -> Path:
-    """Qwen2.5-Coder-1.5B-Instruct (optional, ``rag[qwen15b]``) as a transformers folder in bfloat16."""
-    return converted(joined_gguf(QWEN_15B), "qwen2.5-coder-1.5b-instruct-bf16", dtype="bfloat16")
+    """Qwen2.5-Coder-1.5B-Instruct (the default generator) as a transformers folder in bfloat16."""
+    return qwen_transformers(QWEN_15B, "qwen2.5-1.5b", QWEN_15B_BF16)
 
 
 def qwen_15b_onnx() -> Path:
-    """Qwen2.5-Coder-1.5B-Instruct for ONNX Runtime GenAI, int4 (exported from the transformers folder)."""
-    return _current_export(qwen_15b_transformers(), QWEN_15B_ONNX)
+    """Qwen2.5-Coder-1.5B-Instruct (the default generator) for ONNX Runtime GenAI, int4."""
+    return qwen_onnx(QWEN_15B, "qwen2.5-1.5b", QWEN_15B_BF16, QWEN_15B_ONNX)
 
 
 def converted_smollm2() -> Path:

@@ -183,12 +183,12 @@ def test_the_real_model_answers_the_same_from_a_cached_prefix() -> None:
 
     passage = ["The Transformer architecture was introduced in 2017 by researchers at Google."]
     questions = [("When was the Transformer introduced?", "en"), ("Transformer 架构是哪一年提出的？", "zh")]
-    fresh = ChatGenerator("qwen2.5-0.5b", lambda: qwen_runtime("onnxruntime"), factoid_passages=1)
+    fresh = ChatGenerator("qwen2.5-0.5b", lambda: qwen_runtime("onnxruntime", "qwen2.5-0.5b"), factoid_passages=1)
     expected = []
     for question, language in questions:
         expected.append(fresh.generate(GenerationRequest(question, passage, language)))
         fresh.runtime._slots.clear()  # type: ignore[attr-defined]  # no cache: every prompt read whole
-    warmed = ChatGenerator("qwen2.5-0.5b", lambda: qwen_runtime("onnxruntime"), factoid_passages=1)
+    warmed = ChatGenerator("qwen2.5-0.5b", lambda: qwen_runtime("onnxruntime", "qwen2.5-0.5b"), factoid_passages=1)
     warm_up(warmed)  # as `rag serve` does
     runtime = warmed.runtime
     assert len(runtime._slots) == 5  # type: ignore[attr-defined]  # en and zh, short and explain; shortening

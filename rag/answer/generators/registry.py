@@ -1,9 +1,10 @@
 """The generator factory: ``AnswerSettings.generator`` names a backend.
 
-Registered: ``qwen2.5-0.5b`` (the default: Qwen2.5-Coder-0.5B-Instruct, a chat model run on onnxruntime-genai or
-torch), ``qwen2.5-1.5b`` (optional, ``rag[qwen15b]``: its 1.5B sibling, run the same way), ``smollm2`` and
-``gemma3`` (small completion models on transformers), ``extractive`` (passage sentences, no model) and ``openai``
-(any OpenAI-compatible server). Anything else is a ``module:Class`` path (a class built with
+Registered: ``qwen2.5-1.5b`` (the default: Qwen2.5-Coder-1.5B-Instruct, a chat model run on onnxruntime-genai or
+torch; on a machine with under 6 GB of RAM it resolves to the 0.5B when that is installed), ``qwen2.5-0.5b``
+(``rag[qwen05b]``: its 0.5B sibling, run the same way), ``qwen2.5-coder-1.5b-instruct`` (the 1.5B whatever the
+RAM), ``smollm2`` and ``gemma3`` (small completion models on transformers), ``extractive`` (passage sentences, no
+model) and ``openai`` (any OpenAI-compatible server). Anything else is a ``module:Class`` path (a class built with
 ``from_settings(settings)`` when it has one, else with no arguments) or a local folder of a causal LM. Backends
 register here, with ``GENERATORS.register(name, factory)``; tests pass their fakes to ``RagPipeline`` as objects.
 """
@@ -15,7 +16,9 @@ from typing import TYPE_CHECKING
 
 from rag.answer.generators.base import Generator
 from rag.config import AnswerSettings
+from rag.embed.hardware import total_memory_bytes
 from rag.errors import ModelLoadError
+from rag.models.bundled import QWEN_05B
 from rag.registry import Registry
 
 if TYPE_CHECKING:
@@ -26,6 +29,31 @@ log = logging.getLogger(__name__)
 QWEN = "qwen2.5-0.5b"
 QWEN_15B = "qwen2.5-1.5b"
 FACTOID_PASSAGES = {QWEN: 1, QWEN_15B: 3}  # passages a factoid reads when ``factoid_passages`` is not set
+QWEN_15B_ALWAYS = "qwen2.5-coder-1.5b-instruct"  # the 1.5B even on a small machine
+DEFAULT = QWEN_15B
+SMALL_MACHINE_BYTES = 6 * 1024**3  # under this much RAM the default is the 0.5B (the 1.5B takes about 2.5 GB)
+
+
+def resolve_qwen(spec: str) -> str:
+    """The Qwen model ``spec`` names: ``qwen2.5-1.5b`` is the 0.5B on a machine with under 6 GB of RAM when the
+    0.5B's parts are installed (said in one log line), else the 1.5B; the full 1.5B name is always the 1.5B."""
+    name = GENERATORS.canonical(spec)
+    if name == QWEN_15B_ALWAYS:
+        return QWEN_15B
+    if name != QWEN_15B:
+        return QWEN
+    total = total_memory_bytes()
+    if total is not None and total < SMALL_MACHINE_BYTES and QWEN_05B.installed():
+        log.warning(
+            "this machine has %.1f GB of RAM (under 6 GB): answering with %s instead of %s (generator=%s keeps the "
+            "1.5B)",
+            total / 1024**3,
+            QWEN,
+            QWEN_15B,
+            QWEN_15B_ALWAYS,
+        )
+        return QWEN
+    return QWEN_15B
 
 
 def _local(spec: str, settings: AnswerSettings) -> Generator:
@@ -37,7 +65,7 @@ def _local(spec: str, settings: AnswerSettings) -> Generator:
 def _qwen(spec: str, settings: AnswerSettings) -> Generator:
     from rag.answer.generators.chat import ChatGenerator
 
-    name = QWEN_15B if GENERATORS.canonical(spec) == QWEN_15B else QWEN
+    name = resolve_qwen(spec)
     return ChatGenerator(
         name,
         lambda: qwen_runtime(settings.llm_runtime, name),
@@ -47,7 +75,7 @@ def _qwen(spec: str, settings: AnswerSettings) -> Generator:
     )
 
 
-def qwen_runtime(choice: str = "auto", model: str = QWEN) -> ChatRuntime:
+def qwen_runtime(choice: str = "auto", model: str = QWEN_15B) -> ChatRuntime:
     """Qwen2.5-Coder-Instruct (``model``: ``qwen2.5-0.5b`` or ``qwen2.5-1.5b``) loaded on ``choice``:
     ``onnxruntime`` (int4), ``torch`` (bf16 on CPUs with native bf16, else fp32), or ``auto``: onnxruntime when
     onnxruntime-genai is installed and the export works, else torch (with a warning saying why)."""
@@ -84,8 +112,9 @@ def _openai(spec: str, settings: AnswerSettings) -> Generator:
 
 
 GENERATORS: Registry[Generator, AnswerSettings] = Registry("generator", fallback=_local)
-GENERATORS.register(QWEN, _qwen, aliases=("qwen", "qwen2.5", "qwen2.5-coder-0.5b-instruct"))
-GENERATORS.register(QWEN_15B, _qwen, aliases=("qwen2.5-coder-1.5b-instruct",))
+GENERATORS.register(QWEN_15B, _qwen, aliases=("qwen", "qwen2.5"))
+GENERATORS.register(QWEN_15B_ALWAYS, _qwen)
+GENERATORS.register(QWEN, _qwen, aliases=("qwen2.5-coder-0.5b-instruct",))
 GENERATORS.register("smollm2", _local)
 GENERATORS.register("gemma3", _local)
 GENERATORS.register("extractive", _extractive)
