@@ -39,6 +39,7 @@ class FakeGenerator:
     def __init__(self, model: Any, params: Any) -> None:
         self.max_length = params.max_length
         self.tokens: list[int] = []
+        self.read = 0
         self.fed: list[list[int]] = []
         self.answer = [ord(c) for c in "ok"] + [0]
         FakeGenerator.made.append(self)
@@ -46,13 +47,17 @@ class FakeGenerator:
     def append_tokens(self, ids: list[int]) -> None:
         self.fed.append(list(ids))
         self.tokens += ids
+        self.read = len(self.tokens)
         self.step = 0
 
     def rewind_to(self, n: int) -> None:
-        assert n <= len(self.tokens)
+        # like onnxruntime-genai: only to what the model has read (its last generated token it has not)
+        assert n <= self.read, "Cannot rewind to a length greater than the current sequence length"
         self.tokens = self.tokens[:n]
+        self.read = n
 
     def generate_next_token(self) -> None:
+        self.read = len(self.tokens)
         self.tokens.append(self.answer[self.step])
         self.step += 1
 
@@ -118,6 +123,16 @@ def test_a_prompt_sharing_the_last_ones_start_prefills_only_the_rest(runtime: On
     (generator,) = FakeGenerator.made  # the same cache, rewound to the shared part, then fed the rest
     assert generator.fed[-1] == [ord(c) for c in second[shared:]]
     assert generator.tokens[: len(second)] == [ord(c) for c in second]
+
+
+def test_a_prompt_that_continues_the_answer_rewinds_only_to_what_the_model_read(runtime: OnnxRuntime) -> None:
+    first = _prompt(EN, "When was it built?")
+    assert runtime.generate(first, 8) == "ok"
+    follow = first + "ok\x00<user>Is that in the passages?<assistant>"  # the answer and its end token, then more
+    assert runtime.generate(follow, 8) == "ok"
+    (generator,) = FakeGenerator.made
+    assert runtime.last_prefill_tokens == len(follow) - (len(first) + 2)  # "ok" read; the end token fed again
+    assert generator.tokens[: len(follow)] == [ord(c) for c in follow]
 
 
 def test_alternating_languages_keep_each_languages_rules_cached(runtime: OnnxRuntime) -> None:

@@ -100,6 +100,7 @@ class OnnxRuntime(ChatRuntime):
                 slot.generator.generate_next_token()
                 token = int(slot.generator.get_next_tokens()[0])
                 slot.cached.append(token)
+                slot.pending = 1  # the model has not read its last token yet: a later prompt may not rewind past it
                 if token in self._eos or slot.generator.is_done():
                     break
                 piece = decoder.decode(token)
@@ -138,6 +139,7 @@ class OnnxRuntime(ChatRuntime):
         self._slots.append(best)
         best.generator.append_tokens(ids[common:])
         best.cached = list(ids)
+        best.pending = 0
         self.last_prefill_tokens = len(ids) - common
         return best
 
@@ -162,10 +164,11 @@ class _CacheSlot:
         self.max_length = max_length
         self.cached: list[int] = []
         self.stem = 0
+        self.pending = 0  # trailing tokens of ``cached`` generated but not yet read by the model (0 or 1)
 
     def common_prefix(self, ids: list[int]) -> int:
         """How many leading tokens of ``ids`` the cache holds, leaving at least one of ``ids`` to feed."""
-        limit = min(len(self.cached), len(ids) - 1)
+        limit = min(len(self.cached) - self.pending, len(ids) - 1)
         common = 0
         while common < limit and self.cached[common] == ids[common]:
             common += 1
