@@ -209,9 +209,10 @@ def markers_last(text: str) -> str:
 
 def check(raw: str, question: str, passages: list[str], form: str = "short") -> Checked:
     """Keep a capable model's answer as written, checking its citations and support (see the module doc). A long
-    answer (``form`` steps or explain) that cites a passage or has a sentence a passage supports is kept as
-    written, its unsupported sentences listed: a fluent answer is never replaced by an extract of passage
-    sentences, which reads worse."""
+    answer (``form`` steps or explain) is kept as written, its unsupported sentences listed, each line that cites
+    nothing given the passage that supports it (else the whole answer the passage it draws on most): replacing a
+    fluent answer by an extract of passage sentences made it read worse and lose its facts (docsqa: "set
+    `syntaxHighlight` to `False`" became "For example, you could disable syntax highlighting in Swagger UI.")."""
     text = without_attribution(markers_last(_PREFIX.sub("", raw.strip()).strip()))
     text = _without_the_question(_QUOTED.sub(r"\1\2", text), question)
     cleaned = clean_markers(text, len(passages))
@@ -239,16 +240,27 @@ def check(raw: str, question: str, passages: list[str], form: str = "short") -> 
             return Checked(text, [number], "snapped", cleaned.invalid, [], support)
     support = sentence_support(cleaned.text, passages)
     unsupported = [s.text for s in support if not s.grounded]
-    if form != "short" and body and (cleaned.cited or any(s.grounded for s in support)):
+    if form != "short" and body:
         text = cleaned.text if cleaned.cited else cite_lines(cleaned.text, passages)
-        cited = sorted(set(marker_numbers(text))) or list(dict.fromkeys(n for s in support for n in s.passages))
-        return Checked(text, cited, "generated", cleaned.invalid, unsupported)
+        if not marker_numbers(text):  # a paraphrase no line of which rests on one passage: the one it draws on most
+            text = f"{text.rstrip()} [{closest_passage(body, passages)}]"
+        return Checked(text, sorted(set(marker_numbers(text))), "generated", cleaned.invalid, unsupported)
     if body and any(s.grounded for s in support) and _addresses(question, support, passages):
         cited = cleaned.cited or list(dict.fromkeys(n for s in support for n in s.passages))
         return Checked(cleaned.text, cited, "generated", cleaned.invalid, unsupported)
     fallback = best_sentences(question, passages)
     rejected = [s.text for s in support]
     return Checked(fallback.text, fallback.cited, "extractive", cleaned.invalid, rejected)
+
+
+def closest_passage(text: str, passages: list[str]) -> int:
+    """The number of the passage sharing the most of ``text``'s words, each weighted by its rarity among them."""
+    words = set(tokenize(text))
+    found = [set(tokenize(p)) for p in passages]
+    n = len(found)
+    weight = {w: math.log(1 + n / (1 + sum(1 for f in found if w in f))) for w in words}
+    scores = [sum(weight[w] for w in words & f) for f in found]
+    return 1 + max(range(n), key=lambda i: (scores[i], -i))
 
 
 def _without_the_question(text: str, question: str) -> str:

@@ -439,3 +439,20 @@ def test_an_opening_that_only_attributes_the_answer_to_the_passages_is_dropped()
     assert zh.text.startswith("变换器架构于2017年提出")
     kept = check("According to the census, 5 million people live there. [1]", "How many live there?", ["5 million."])
     assert kept.text.startswith("According to the census")  # an attribution to something else is content
+
+
+def test_a_steps_answer_is_kept_as_written_and_cited_even_when_it_paraphrases() -> None:
+    from rag.answer.grounding import check
+
+    passages = [
+        "Swagger UI can be configured. For example, you could disable syntax highlighting in Swagger UI.\n\n"
+        "```python\napp = FastAPI(swagger_ui_parameters={\"syntaxHighlight\": False})\n```",
+        "ReDoc is another documentation page.",
+    ]
+    raw = "To turn it off, pass `swagger_ui_parameters` with `syntaxHighlight` set to `False` when creating the app."
+    checked = check(raw, "How can I turn off syntax highlighting in the Swagger UI docs page?", passages, "steps")
+    assert checked.method == "generated" and checked.text.startswith(raw)  # not replaced by passage sentences
+    assert checked.cited == [1] and checked.text.endswith("[1]")
+    steps = "1. Create the app with `swagger_ui_parameters`.\n2. Open the docs page."
+    kept = check(steps, "How do I configure it?", passages, "steps")
+    assert kept.text.count("\n") == 1 and kept.method == "generated"  # lines kept
