@@ -162,7 +162,7 @@ class RagPipeline:
         generator (``ask`` does this; it loads the generator)."""
         hits = self._retrieve(question, k, filters)
         if across_languages:
-            hits = self._across_languages(question, detect_language(question), hits, k, filters)
+            hits, _ = self._across_languages(question, detect_language(question), hits, k, filters)
         return hits
 
     def _retrieve(self, question: str, k: int | None, filters: Filters | dict[str, Any] | None) -> list[Hit]:
@@ -282,29 +282,32 @@ class RagPipeline:
             folded_hits = self.retrieve(folded, k, filters=filters)
             if _best(folded_hits) > _best(hits):
                 standalone, hits = folded, folded_hits
-        hits = self._across_languages(standalone, language, hits, k, filters)
+        hits, translated = self._across_languages(standalone, language, hits, k, filters)
         threshold, settings = self.min_score(language), self.config.answer
-        return plan(question, standalone, language, hits, threshold, self.generator, settings, started=started)
+        return plan(
+            question, standalone, language, hits, threshold, self.generator, settings, started=started,
+            translated=translated,
+        )  # fmt: skip
 
     def _across_languages(
         self, question: str, language: str, hits: list[Hit], k: int | None, filters: Filters | dict[str, Any] | None
-    ) -> list[Hit]:
+    ) -> tuple[list[Hit], str]:
         """``hits`` fused with those of the question translated into the index's main language, when the
         question's language is the smaller part of the index (``rag.answer.translate``; off with
-        ``translate_questions = false``)."""
+        ``translate_questions = false``), and the translation ("" when there is none)."""
         from rag.answer.translate import target_language, translated
         from rag.retrieve.search import fuse
 
         if not self.config.answer.translate_questions:
-            return hits
+            return hits, ""
         target = target_language(language, self._current().store.language_counts())
         if target is None:
-            return hits
+            return hits, ""
         other = translated(question, target, self.generator())
         if not other or other == question:
-            return hits
+            return hits, ""
         found = self._retrieve(other, k, filters)
-        return fuse([hits, found], k or self.config.retrieve.top_k, self.config.retrieve.rrf_k)
+        return fuse([hits, found], k or self.config.retrieve.top_k, self.config.retrieve.rrf_k), other
 
     # -- writing ----------------------------------------------------------------------------------
     def _ingester(self) -> Ingester:

@@ -73,15 +73,18 @@ def plan(
     settings: AnswerSettings,
     *,
     started: float,
+    translated: str = "",
 ) -> Turn:
     """Keep the relevant hits (``relevant_hits``), a factoid's best-covering one first (``read_first``), and prepare
     the generator's request once (passages fitted to its context); the generator is only loaded when something
-    relevant was found and the question is not gated (``gated``)."""
-    relevant = relevant_hits(standalone, hits, threshold, settings.lexical_relevance)
-    if relevant and gated(standalone, language, relevant, settings.min_coverage):
+    relevant was found and the question is not gated (``gated``). ``translated``: the question in the language of
+    the passages it was also searched in (``rag.answer.translate``): the word-overlap rules judge passages by it."""
+    judge, judged_in = (translated, _language_of(translated, language)) if translated else (standalone, language)
+    relevant = relevant_hits(judge, hits, threshold, settings.lexical_relevance)
+    if relevant and gated(judge, judged_in, relevant, settings.min_coverage):
         relevant = []
     if answer_form(standalone, language) == "short":
-        relevant = read_first(standalone, relevant)  # a factoid reads the first passage or two only
+        relevant = read_first(judge, relevant)  # a factoid reads the first passage or two only
     model: Generator | None = None
     request: GenerationRequest | None = None
     mode = "snap"
@@ -267,6 +270,12 @@ def warm_up(generator: Generator) -> None:
     """The generator's warm-up (``Generator.warm_up``), given the shortening prompt when its factoid answers are
     shortened (``trims_echo``): the first long English answer then pays only for its question and answer."""
     generator.warm_up([shorten_messages("", "")] if generator.trims_echo else [])
+
+
+def _language_of(text: str, default: str) -> str:
+    from rag.text.langdetect import detect_language
+
+    return detect_language(text) or default
 
 
 def _factoid(question: str, language: str) -> bool:
