@@ -206,7 +206,7 @@ def test_the_real_model_answers_the_same_from_a_cached_prefix() -> None:
     warmed = ChatGenerator("qwen2.5-0.5b", lambda: qwen_runtime("onnxruntime", "qwen2.5-0.5b"), factoid_passages=1)
     warm_up(warmed)  # as `rag serve` does
     runtime = warmed.runtime
-    assert len(runtime._slots) == 5  # type: ignore[attr-defined]  # en and zh, short and explain; shortening
+    assert len(runtime._slots) == 5  # type: ignore[attr-defined]  # en and zh, short and steps; shortening
     for (question, language), answer in zip(questions, expected, strict=True):
         request = warmed.prepare(GenerationRequest(question, passage, language))
         prompt = warmed._prompt(request)

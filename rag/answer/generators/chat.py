@@ -25,7 +25,7 @@ from dataclasses import replace
 from rag.answer.compress import compress
 from rag.answer.generators.base import GenerationRequest, Generator
 from rag.answer.generators.runtimes import ChatRuntime, lazily
-from rag.answer.prompting import COMPACT_FORMS, answer_form, compact_messages, fit_passages
+from rag.answer.prompting import answer_form, compact_messages, fit_passages
 from rag.answer.repetition import guarded
 
 log = logging.getLogger(__name__)
@@ -72,7 +72,8 @@ class ChatGenerator(Generator):
         cache: a server's first question in each pays only for its passages and question."""
         runtime = self._runtime()
         for language in languages:
-            for form in COMPACT_FORMS:
+            # "explain" shares the rules with "steps" up to its form sentence: it continues that slot, rewound there
+            for form in ("short", "steps"):
                 runtime.prime(runtime.render(compact_messages("", [], language, form)))
         for messages in prompts:
             runtime.prime(runtime.render(messages))
