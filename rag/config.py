@@ -139,7 +139,9 @@ class AnswerSettings:
     counts as relevant when one of its sentences covers this share of the question's words (0: off; same
     calibration). ``max_new_tokens``/``context_tokens`` 0: the backend's default. ``translate_questions``: a
     question in a language that holds under half of the index's documents is also searched translated into the
-    main one by the generator (``rag.answer.translate``)."""
+    main one by the generator (``rag.answer.translate``). ``refuse_unmentioned``: a how-to or why question that names
+    a specific thing (a word rarer than 10 per million, ``rag.text.specific``) which no chunk mentions is refused,
+    naming the word, without asking the model (it would write steps for what no passage holds)."""
 
     generator: str = "qwen2.5-1.5b"
     llm_runtime: LlmRuntime = "auto"
@@ -156,6 +158,7 @@ class AnswerSettings:
     request_timeout: Annotated[float, Range(0, low_open=True, hint=" (seconds)")] = 60.0
     max_retries: Annotated[int, Min(0)] = 2
     translate_questions: bool = True
+    refuse_unmentioned: bool = True
 
 
 @dataclass(frozen=True)

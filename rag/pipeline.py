@@ -286,7 +286,7 @@ class RagPipeline:
         threshold, settings = self.min_score(language), self.config.answer
         return plan(
             question, standalone, language, hits, threshold, self.generator, settings, started=started,
-            translated=translated,
+            translated=translated, mentions=self._current().store.mentions,
         )  # fmt: skip
 
     def _across_languages(

@@ -172,6 +172,30 @@ class LexicalIndex:
         hits = searcher.search(self._tantivy.Query.all_query(), limit=n, count=False).hits
         return {int(i) for i in searcher.fast_field_values("id", [addr for _, addr in hits])}
 
+    def mentions(self, word: str) -> bool:
+        """Whether any chunk holds ``word``, one of its parts (``gRPC``: ``grpc``, ``rpc``), or a near form of one:
+        within one edit for five to seven letters, two from eight (a typo in the question, "elclusively"), or
+        sharing all but the last three letters (``martyrdom`` / ``martyr``). The near forms make it err towards
+        yes: ``rag.answer.turn.plan`` refuses a question over a word this says no to."""
+        searcher = self.searcher()
+        for part in index_tokens(word):
+            if len(part) < 3:
+                continue
+            for term in self._analyzer.analyze(part):
+                if term and self._holds(searcher, term):
+                    return True
+        return False
+
+    def _holds(self, searcher: Any, term: str) -> bool:
+        if searcher.doc_freq("tokens", term):
+            return True
+        if len(term) >= 5:
+            distance = 1 if len(term) < 8 else 2
+            near = self._tantivy.Query.fuzzy_term_query(self._schema, "tokens", term, distance=distance)
+            if searcher.search(near, limit=1, count=False).hits:
+                return True
+        return len(term) >= 7 and bool(searcher.terms_with_prefix("tokens", term[: max(5, len(term) - 3)], limit=1))
+
     def search(
         self, text: str, k: int, doc_ids: list[int] | None = None, languages: tuple[str, ...] = ()
     ) -> list[tuple[int, float]]:

@@ -316,6 +316,10 @@ class ChunkStore:
             languages = filters.language
         return self.lexical.search(query, k, doc_ids, languages)
 
+    def mentions(self, word: str) -> bool:
+        """``LexicalIndex.mentions``; an index made before the tantivy engine answers yes (it cannot tell)."""
+        return self.lexical is None or self.lexical.mentions(word)
+
     def fts5_search(self, query: str, k: int, filters: Filters | None = None) -> list[tuple[int, float]]:
         """``lexical_search`` through the FTS5 table of an index made before the tantivy engine."""
         expr = fts_query(query)
