@@ -156,3 +156,13 @@ def test_real_embedder_on_real_files(real_index: tuple[object, Path]) -> None:
         assert elsewhere and set(_names(elsewhere)) == {"retrieval-augmented-generation.md"}
     finally:
         retriever.pipeline.close()
+
+
+def test_page_content_is_the_display_text_and_offsets_point_into_the_raw_file(garden: Garden) -> None:
+    """Markdown markup is read, not passed on: the link is its text and the entity its character in
+    ``page_content``, while ``start``/``end`` still cut the original (raw) file."""
+    doc = RagRetriever(pipeline=garden.pipeline, k=1).invoke("Where is the fern care guide?")[0]
+    assert "fern care guide & keep the soil moist" in doc.page_content
+    assert "](https://" not in doc.page_content and "&amp;" not in doc.page_content
+    raw = garden.ferns.read_text(encoding="utf-8")[doc.metadata["start"] : doc.metadata["end"]]
+    assert "[fern care guide](https://example.org/ferns) &amp;" in raw

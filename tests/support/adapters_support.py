@@ -15,6 +15,7 @@ Ferns reproduce with spores, not seeds.
 ## Watering
 
 Water the ferns twice a week in summer and once a week in winter.
+See the [fern care guide](https://example.org/ferns) &amp; keep the soil moist.
 """
 
 CATS = """# Cats
