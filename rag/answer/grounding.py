@@ -40,6 +40,7 @@ from rag.answer.citations import (
     strip_markers,
 )
 from rag.answer.echo import only_echoes, without_attribution
+from rag.answer.prompting import FACTOID_FORMS
 from rag.answer.spans import nearest_span, spelled_span
 from rag.text.lexical import content_words, is_question_word, stems, tokenize
 from rag.text.sentences import MARKUP, split_sentences
@@ -166,9 +167,64 @@ def best_sentences(question: str, passages: list[str], limit: int = 2, dropped: 
         if gain > 0 and relevance.of(candidate[2]) >= RELEVANT * relevance.best:
             chosen.append(candidate)
             covered |= candidate[2]
-    text = " ".join(_with_markers(sentence, [number]) for number, sentence, _ in chosen)
+    pieces = []
+    for number, sentence, _ in chosen:
+        block = following_block(passages[number - 1], sentence)
+        pieces.append(_with_markers(sentence, [number]) + (f"\n{block}\n" if block else " "))
     cited = list(dict.fromkeys(number for number, _, _ in chosen))
-    return Grounded(text, cited, "extractive", dropped or [])
+    return Grounded("".join(pieces).strip(), cited, "extractive", dropped or [])
+
+
+BLOCK_CHARS = 700  # at most this much of a list or code block is quoted after the sentence that introduces it
+_ITEM = re.compile(r"^\s*(?:[-*+•▪◦‣]|\d{1,3}[.)、])\s+\S")
+_FENCE = re.compile(r"^\s*(```|~~~)")
+
+
+def _prose_after(previous: str, line: str) -> bool:
+    """Whether ``line``, which is no list item, starts the prose after a list rather than continuing its last item
+    (a PDF's wrapped lines are not indented): the item ended a sentence and the line starts a new one."""
+    first = line.strip()[0]
+    return bool(_COMPLETE.search(previous.strip())) and (first.isupper() or "\u4e00" <= first <= "\u9fff")
+
+
+def following_block(passage: str, sentence: str) -> str:
+    """The list or code block that ``sentence`` introduces ("camlidl generates the following files:", "使用下列命令
+    生成一个安全的随机密钥："), as the passage writes it, lines intact: an extract that stops at the colon leaves out
+    what was asked. Empty when the sentence does not end with a colon or no list or fence follows it. At most
+    ``BLOCK_CHARS``, cut at a line end (an open fence is closed)."""
+    if not sentence.rstrip().endswith((":", "：")):
+        return ""
+    tail = "".join(sentence.split())[-24:]
+    found = re.search(r"\s*".join(map(re.escape, tail)), passage)
+    if found is None:
+        return ""
+    lines = passage[found.end() :].split("\n")
+    while lines and not lines[0].strip():
+        lines.pop(0)
+    if not lines:
+        return ""
+    fence = _FENCE.match(lines[0])
+    if not fence and not _ITEM.match(lines[0]):
+        return ""
+    taken: list[str] = []
+    size = 0
+    for i, line in enumerate(lines):
+        if size + len(line) > BLOCK_CHARS and taken:
+            break
+        if fence and i > 0 and line.strip().startswith(fence.group(1)):
+            taken.append(line)
+            return "\n".join(taken).strip("\n")
+        if not fence and not line.strip():
+            following = next((later for later in lines[i + 1 :] if later.strip()), "")
+            if not _ITEM.match(following):
+                break
+        if not fence and taken and line.strip() and not _ITEM.match(line) and _prose_after(taken[-1], line):
+            break
+        taken.append(line)
+        size += len(line) + 1
+    if fence:
+        taken.append(fence.group(1))
+    return "\n".join(taken).strip("\n")
 
 
 @dataclass(frozen=True)
@@ -207,12 +263,16 @@ def markers_last(text: str) -> str:
     return _LEADING_MARKERS.sub(lambda m: f"{m.group(2)} {''.join(m.group(1).split())}", text)
 
 
-def check(raw: str, question: str, passages: list[str], form: str = "short") -> Checked:
+def check(raw: str, question: str, passages: list[str], form: str = "short", judged_by: str = "") -> Checked:
     """Keep a capable model's answer as written, checking its citations and support (see the module doc). A long
     answer (``form`` steps or explain) is kept as written, its unsupported sentences listed, each line that cites
     nothing given the passage that supports it (else the whole answer the passage it draws on most): replacing a
     fluent answer by an extract of passage sentences made it read worse and lose its facts (docsqa: "set
-    `syntaxHighlight` to `False`" became "For example, you could disable syntax highlighting in Swagger UI.")."""
+    `syntaxHighlight` to `False`" became "For example, you could disable syntax highlighting in Swagger UI.").
+
+    ``judged_by``: the question in the passages' language when it was also searched translated: the word-overlap
+    rules (does the answer's sentence address the question, the extractive fallback) read that one, since a Chinese
+    question shares no word with an English passage."""
     text = without_attribution(markers_last(_PREFIX.sub("", raw.strip()).strip()))
     text = _without_the_question(_QUOTED.sub(r"\1\2", text), question)
     cleaned = clean_markers(text, len(passages))
@@ -221,20 +281,27 @@ def check(raw: str, question: str, passages: list[str], form: str = "short") -> 
         return Checked("", [], "extractive", cleaned.invalid, [])
     if body and not cleaned.cited and says_not_found(body):
         return Checked(cleaned.text, [], "refused", cleaned.invalid, [])
-    if 0 < len(tokenize(body)) <= SHORT_ANSWER_TOKENS:  # a phrase, perhaps copied from a passage
-        if only_echoes(body, question):  # "1937" for "What article was published in 1937?": no answer
-            fallback = best_sentences(question, passages)
-            return Checked(fallback.text, fallback.cited, "extractive", cleaned.invalid, [body])
+    judge = judged_by or question
+    size = len(tokenize(body))
+    # a phrase that only repeats the question ("1937" for "What article was published in 1937?"): no answer
+    if 0 < size <= SHORT_ANSWER_TOKENS and only_echoes(body, question):
+        fallback = best_sentences(judge, passages)
+        return Checked(fallback.text, fallback.cited, "extractive", cleaned.invalid, [body])
+    core = _unfenced(body)  # a command answered as a code block is looked up by its code
+    if form in FACTOID_FORMS and 0 < size <= COPIED_ANSWER_TOKENS:
         sentences = _in_context(_sentences([evidence(p) for p in passages]))
-        relevance = _Relevance(tokenize(question), sentences)
-        short = _short_answer_source(body, sentences, relevance)
-        if short:  # a short answer ("2017") copied from a sentence that answers the question
-            cited = [n for n in cleaned.cited if n in short] or short[:1]
-            text = cleaned.text if cleaned.cited else f"{body} [{cited[0]}]"
+        relevance = _Relevance(tokenize(judge), sentences)
+        # every sentence, fragments too: a list item's "Defaults to `500`." holds the value asked for
+        short = _short_answer_source(core, _in_context(_all_sentences(passages)), relevance)
+        if short:  # a short answer ("2017", "500, 9", a command) copied from sentences that answer the question
+            cited = [n for n in cleaned.cited if n in short] or short  # the first passage holding each part
+            text = cleaned.text if cleaned.cited else cite_after(body, cited)
             return Checked(text, cited, "generated", cleaned.invalid, [], [SentenceSupport(text, cited, short)])
-        near = _near_short_answer(body, sentences, relevance)
+        near = _near_short_answer(core, sentences, relevance) if size <= SHORT_ANSWER_TOKENS else None
         if near:  # a garbled copy of a name ("Perse Shelley"): the passage's own words instead
             number, words = near
+            if core != body:  # it was code: the passage's code, as code ("from fastapi.requests import ...")
+                words = f"`{_FENCE_EDGES.sub('', words)}`"
             text = f"{words} [{number}]"
             support = [SentenceSupport(text, [number], [number])]
             return Checked(text, [number], "snapped", cleaned.invalid, [], support)
@@ -243,14 +310,32 @@ def check(raw: str, question: str, passages: list[str], form: str = "short") -> 
     if form != "short" and body:
         text = cleaned.text if cleaned.cited else cite_lines(cleaned.text, passages)
         if not marker_numbers(text):  # a paraphrase no line of which rests on one passage: the one it draws on most
-            text = f"{text.rstrip()} [{closest_passage(body, passages)}]"
+            text = cite_after(text, [closest_passage(body, passages)])
         return Checked(text, sorted(set(marker_numbers(text))), "generated", cleaned.invalid, unsupported)
-    if body and any(s.grounded for s in support) and _addresses(question, support, passages):
+    if body and any(s.grounded for s in support) and _addresses(judge, support, passages):
         cited = cleaned.cited or list(dict.fromkeys(n for s in support for n in s.passages))
         return Checked(cleaned.text, cited, "generated", cleaned.invalid, unsupported)
-    fallback = best_sentences(question, passages)
+    fallback = best_sentences(judge, passages)
     rejected = [s.text for s in support]
     return Checked(fallback.text, fallback.cited, "extractive", cleaned.invalid, rejected)
+
+
+_ONE_FENCE = re.compile(r"^\s*```[\w+-]*[ \t]*\n(.*?)\n\s*```\s*$", re.DOTALL)
+_FENCE_EDGES = re.compile(r"^\s*`{3}[\w+-]*\s*|\s*`{3}\s*$")
+
+
+def _unfenced(text: str) -> str:
+    """The code of an answer that is one fenced code block; else the answer."""
+    found = _ONE_FENCE.match(text)
+    return found.group(1).strip() if found else text
+
+
+def cite_after(text: str, cited: list[int]) -> str:
+    """``text`` with its citation markers at the end; on a line of their own after a closing code fence (a fence
+    line followed by anything else does not close the block in Markdown)."""
+    markers = "".join(f"[{n}]" for n in cited)
+    text = text.rstrip()
+    return f"{text}\n{markers}" if text.endswith("```") else f"{text} {markers}"
 
 
 def closest_passage(text: str, passages: list[str]) -> int:
@@ -280,22 +365,52 @@ def _bare(text: str) -> str:
 REST = 0.5  # share of an answer sentence's words found in one passage sentence for it to rest on that sentence
 SHORT_RELEVANT = 0.25  # a word-for-word short answer's sentence (with its neighbours) covers this share of the best
 SHORT_ANSWER_TOKENS = 8  # an answer of at most this many tokens may be a phrase copied from a passage
+# A short-form answer of up to this many tokens found word for word in a passage sentence that bears on the question
+# is kept as the model wrote it: a command ("npx @hey-api/openapi-ts -i ... -o src/client") is longer than a phrase.
+COPIED_ANSWER_TOKENS = 40
+# The parts of an answer that lists several values ("500, 9", "['GET']，600", "f.mli and f.ml"), each looked up alone.
+_PARTS = re.compile(r"\s*(?:[,，、;；]|\band\b|和|及)\s*")
 
 
 def _short_answer_source(body: str, sentences: list[tuple[int, str, set[str]]], relevance: _Relevance) -> list[int]:
-    """Passages with a sentence that contains ``body`` word for word (case and whitespace aside) and, read with its
-    neighbours (``sentences`` from ``_in_context``), covers ``SHORT_RELEVANT`` of what the best one covers of the
-    question: the support of a short answer such as "2017", which shares no word with the question.
-    Instruction-like passage sentences never count (``evidence``); empty when there is none."""
-    needle = "".join(body.casefold().split()).rstrip(".。")  # whitespace aside: "2020年" is in "于 2020 年提出"
-    if not needle:
+    """Passages with a sentence that contains ``body`` word for word (case, whitespace and backticks aside) and,
+    read with its neighbours (``sentences`` from ``_in_context``), covers ``SHORT_RELEVANT`` of what the best one
+    covers of the question: the support of a short answer such as "2017", which shares no word with the question.
+    An answer that lists values ("500, 9": two defaults asked for at once, each in its own sentence) is supported
+    when each of its parts is, on its own. Instruction-like passage sentences never count (``evidence``); empty when
+    there is none."""
+    found = _verbatim_sources(body, sentences, relevance)
+    if found:
+        return found[:1]
+    parts = [part for part in _PARTS.split(body) if part.strip(" .。`'\"")]
+    if len(parts) < 2:
+        return []
+    homes = [_verbatim_sources(part, sentences, relevance) for part in parts]
+    # one passage that holds every part and bears on the question where it holds one of them ("Defaults to `500`"
+    # ... "Defaults to `9`" in the list of GZipMiddleware's options) is the answer's source
+    texts: dict[int, str] = {}
+    for n, sentence, _ in sentences:
+        texts[n] = texts.get(n, "") + _flat_text(sentence)
+    needles = [_flat_text(part).rstrip(".。") for part in parts]
+    for n in sorted({n for home in homes for n in home}):
+        if all(needle in texts[n] for needle in needles):
+            return [n]
+    if not all(homes):
+        return []
+    return list(dict.fromkeys(home[0] for home in homes))
+
+
+def _flat_text(text: str) -> str:
+    """Case, whitespace and code backticks aside: "2020年" is in "于 2020 年提出", "`500`" is "500"."""
+    return "".join(text.casefold().replace("`", "").split())
+
+
+def _verbatim_sources(text: str, sentences: list[tuple[int, str, set[str]]], relevance: _Relevance) -> list[int]:
+    needle = _flat_text(text).rstrip(".。")
+    if not needle or not tokenize(text):
         return []
     needed = SHORT_RELEVANT * relevance.best
-    found = [
-        n
-        for n, sentence, words in sentences
-        if needle in "".join(sentence.casefold().split()) and relevance.of(words) >= needed
-    ]
+    found = [n for n, sentence, words in sentences if needle in _flat_text(sentence) and relevance.of(words) >= needed]
     return list(dict.fromkeys(found))
 
 
@@ -370,6 +485,11 @@ def _sentences(passages: list[str]) -> list[tuple[int, str, set[str]]]:
     "Origins") are left out when a real sentence exists."""
     out = [(n, s, set(tokenize(s))) for n, p in enumerate(passages, start=1) for s in split_sentences(p)]
     return [x for x in out if len(x[2]) >= MIN_SENTENCE_TOKENS] or out or [(1, passages[0].strip(), set())]
+
+
+def _all_sentences(passages: list[str]) -> list[tuple[int, str, set[str]]]:
+    """(passage number, sentence, its tokens) for every sentence of the passages' evidence, fragments included."""
+    return [(n, s, set(tokenize(s))) for n, p in enumerate(passages, start=1) for s in split_sentences(evidence(p))]
 
 
 def _in_context(sentences: list[tuple[int, str, set[str]]]) -> list[tuple[int, str, set[str]]]:

@@ -47,6 +47,8 @@ ANSWER_FORMS = {
     "explain": "Explain in two or three sentences; end each sentence with its citation.",
     "steps": "Answer with numbered steps (one step is enough when one does it), each ending with its citation; copy "
     "commands, options, parameter names and code exactly from the passages, in `code` formatting.",
+    "lookup": "Answer in one short sentence that gives every value asked for, copying names, values, commands and "
+    "options exactly from the passages, in `code` formatting, followed by its citation.",
 }
 ANSWER_FORMS_ZH = {
     "short": "只回答答案本身：从资料中照抄名称、日期、数字或短语，不要写完整的句子，"
@@ -54,20 +56,36 @@ ANSWER_FORMS_ZH = {
     "explain": "用两到三句话解释；每句后标注引用。",
     "steps": "分步骤编号回答（一步就够时只写一步），每步后标注引用；"
     "命令、选项、参数名和代码照抄资料原文，用 `代码` 格式。",
+    "lookup": "用一句简短的话回答所问的每一个值，名称、取值、命令和选项照抄资料原文，用 `代码` 格式，后面标注引用。",
 }
 # "How do I", "what steps": numbered steps. "Why", "explain": a few sentences. Anything else: a short answer.
 _STEPS_EN = re.compile(
-    r"^\s*(how\s+(do|does|can|could|should|to|would|must)|what\s+(are\s+the\s+)?steps|walk\s+me)\b"
+    # at the start, or after a leading clause ("In camlidl, how do I ...")
+    r"(?:^|,)\s*(how\s+(do|does|can|could|should|to|would|must)|what\s+(are\s+the\s+)?steps|walk\s+me)\b"
     r"|\b(step\s+by\s+step)\b",
     re.IGNORECASE,
 )
 _EXPLAIN_EN = re.compile(
     r"^\s*(why|explain|describe|how\s+(is|are|does\b[^?]*\bwork)|what\s+is\s+the\s+(difference|process|procedure)"
     r"|compare|should\s+i|is\s+it|can\s+i|does|do\s+i\s+need)\b"
-    r"|\bin\s+detail\b|\bwhy\b|\bwhat(?:'s|\s+is)\s+wrong\b|\bwhat\s+happens\b",
+    r"|\bin\s+detail\b|\bwhy\b|\bwhat(?:'s|\s+is)\s+wrong\b|\bwhat\s+happens\b"
+    # a yes/no question after its condition: "If I use a plain def, does it block the server?"
+    r"|,\s*(?:does|do|is|are|can|will|would|should)\s+(?:it|i|this|that|they|we|you)\b",
     re.IGNORECASE,
 )
 _STEPS_ZH = re.compile(r"如何|怎么|怎样|步骤")
+# A name written as code in a question ("`minimum_size`", "TestClient", "app.frontend(", "--reload", "debian/compat",
+# "f.idl"): the question looks up a value in documentation, whose answer reads as a short sentence, not a bare value.
+_IDENTIFIER = re.compile(
+    r"`[^`\n]+`|\b[A-Za-z][a-z\d]*_\w+|\b[a-z]+[A-Z]\w*|\b[A-Z][a-z]+[A-Z][a-z]\w*|\b[A-Za-z_]\w*\.[a-z_]\w*"
+    r"|(?<![\w-])--?[a-z][\w-]+|\b\w+/\w+"
+)
+# A question that asks for two things at once ("A 和 B 默认值分别是什么？", "...? And ...?"): a bare value would not say
+# which is which.
+_SEVERAL = re.compile(r"分别|各自|[?？]\s*\S.*[?？]|\bboth\b|\brespectively\b", re.IGNORECASE)
+# The answer forms of a factoid question: "short" (a bare value, XQuAD-style) and "lookup" (a value in documentation,
+# in a short sentence). Both read a passage or two, are gated by coverage, and are checked as copies of passage text.
+FACTOID_FORMS = ("short", "lookup")
 _EXPLAIN_ZH = re.compile(r"为什么|为何|解释|说明|介绍一下|区别|好处|会发生什么|是什么原因|吗[？?]?$")
 
 MAX_PASSAGE_CHARS = 1200  # per passage in the completion prompt (small models lose track in long passages)
@@ -110,6 +128,8 @@ COMPACT_FORMS = {
     "passages write them (in `code` formatting where they use it).",
     "steps": "Reply in {language}, briefly. If it takes steps, list them numbered, one line each; copy commands, "
     "options, parameter names and code exactly from the passages, in `code` formatting.",
+    "lookup": "Reply in {language} in one short sentence that gives every value asked for, with names, values, "
+    "commands and options copied exactly from the passages, in `code` formatting.",
 }
 
 
@@ -118,21 +138,22 @@ def compact_messages(question: str, passages: list[str], language: str, form: st
     name = LANGUAGE_NAMES.get(language, "the language of the question")
     rules = COMPACT_RULES.format(not_found=not_found_text(language))
     system = f"{rules} {COMPACT_FORMS.get(form, COMPACT_FORMS['short']).format(language=name)}"
-    body = passages if form != "short" else [_flat(p) for p in passages]
+    body = passages if form != "short" else [_flat(p) for p in passages]  # a lookup reads lists and code as written
     numbered = "\n\n".join(f"[{i}] {p.strip()}" for i, p in enumerate(body, start=1)) or "(no passages)"
     user = f"Passages:\n{numbered}\n\nQuestion: {question}"
     return [{"role": "system", "content": system}, {"role": "user", "content": user}]
 
 
 def answer_form(question: str, language: str) -> str:
-    """``steps`` for questions that ask how to do something, ``explain`` for why and explain, ``short`` for the rest
-    (factoids and lookups)."""
+    """``steps`` for questions that ask how to do something, ``explain`` for why and explain, ``lookup`` for the rest
+    when they name something written as code (``_IDENTIFIER``: a value looked up in documentation), else ``short``
+    (factoids)."""
     cjk = is_cjk_language(language)
     if (_EXPLAIN_ZH if cjk else _EXPLAIN_EN).search(question):
         return "explain"
     if (_STEPS_ZH if cjk else _STEPS_EN).search(question):
         return "steps"
-    return "short"
+    return "lookup" if _IDENTIFIER.search(question) or _SEVERAL.search(question) else "short"
 
 
 def system_prompt(language: str, form: str = "short") -> str:

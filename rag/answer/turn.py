@@ -13,7 +13,7 @@ from rag.answer.echo import trim_echo
 from rag.answer.generators.base import GenerationRequest, Generator
 from rag.answer.generators.registry import grounding_mode
 from rag.answer.grounding import check, ground, question_coverage
-from rag.answer.prompting import answer_form
+from rag.answer.prompting import FACTOID_FORMS, answer_form
 from rag.answer.repetition import without_loops
 from rag.answer.select import read_first
 from rag.answer.shorten import shorten, shorten_messages
@@ -76,6 +76,7 @@ class Turn:
     started: float
     retrieve_s: float
     unmentioned: tuple[str, ...] = ()  # the question's specific words no document mentions: why it is refused
+    translated: str = ""  # the question in the passages' language, when it was also searched so: the check reads it
 
 
 def plan(
@@ -103,12 +104,12 @@ def plan(
     if relevant and gated(judge, judged_in, relevant, settings.min_coverage):
         relevant = []
     unmentioned: tuple[str, ...] = ()
-    if relevant and form != "short" and mentions is not None and settings.refuse_unmentioned:
+    if relevant and form not in FACTOID_FORMS and mentions is not None and settings.refuse_unmentioned:
         unmentioned = unmentioned_words(standalone, translated, mentions)
         if unmentioned:
             log.info("refusing: no document mentions %s", ", ".join(unmentioned))
             relevant = []
-    if form == "short":
+    if form in FACTOID_FORMS:
         relevant = read_first(judge, relevant)  # a factoid reads the first passage or two only
     model: Generator | None = None
     request: GenerationRequest | None = None
@@ -137,6 +138,7 @@ def plan(
         started=started,
         retrieve_s=time.perf_counter() - started,
         unmentioned=unmentioned,
+        translated=translated,
     )
 
 
@@ -235,7 +237,8 @@ def finish(turn: Turn, raw: str, generate_s: float) -> Answer:
     supported = None
     raw = without_loops(raw)
     if turn.mode == "check":
-        checked = check(raw, turn.standalone, texts, answer_form(turn.standalone, turn.language))
+        form = answer_form(turn.standalone, turn.language)
+        checked = check(raw, turn.standalone, texts, form, judged_by=turn.translated)
         if checked.method == "refused":
             return refusal(turn, generator=name, generate_s=generate_s)
         text, cited, method, invalid, unsupported = (
@@ -247,7 +250,7 @@ def finish(turn: Turn, raw: str, generate_s: float) -> Answer:
         )
         supported = checked.supported
         trims = turn.generator is not None and turn.generator.trims_echo
-        if method == "generated" and trims and answer_form(turn.standalone, turn.language) == "short":
+        if method == "generated" and trims and form == "short":
             trimmed = shorten(trim_echo(text, turn.standalone), turn.standalone, turn.generator.chat)
             if trimmed != text:
                 text, supported = trimmed, None
@@ -323,7 +326,7 @@ def _language_of(text: str, default: str) -> str:
 
 def _factoid(question: str, language: str) -> bool:
     """A short-answer question with at least two content words: enough to judge coverage by."""
-    return answer_form(question, language) == "short" and len(content_words(question)) >= 2
+    return answer_form(question, language) in FACTOID_FORMS and len(content_words(question)) >= 2
 
 
 def _standalone(turn: Turn) -> str:

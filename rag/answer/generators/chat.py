@@ -25,12 +25,12 @@ from dataclasses import replace
 from rag.answer.compress import compress
 from rag.answer.generators.base import GenerationRequest, Generator
 from rag.answer.generators.runtimes import ChatRuntime, lazily
-from rag.answer.prompting import answer_form, compact_messages, fit_passages
+from rag.answer.prompting import FACTOID_FORMS, answer_form, compact_messages, fit_passages
 from rag.answer.repetition import guarded
 
 log = logging.getLogger(__name__)
 
-MAX_NEW_TOKENS = {"short": 64, "explain": 200, "steps": 320}
+MAX_NEW_TOKENS = {"short": 64, "lookup": 96, "explain": 200, "steps": 320}
 PROMPT_BUDGET = 1536  # tokens of prompt at most: on 2 CPU cores each prompt token costs about as much as 1/10 of an
 # answer token, so a tight budget keeps answers fast; compression usually needs far less
 
@@ -85,9 +85,10 @@ class ChatGenerator(Generator):
         form = answer_form(request.question, request.language)
         max_new = request.max_new_tokens or MAX_NEW_TOKENS[form]
         passages = request.passages
-        if form == "short" and self.factoid_passages:
+        if form in FACTOID_FORMS and self.factoid_passages:
             passages = passages[: self.factoid_passages]
-        if self.compress_passages and form == "short":  # steps and reasons read whole passages (lists, code)
+        # steps, reasons and lookups read whole passages (lists, code: a lookup's value is often a list item's)
+        if self.compress_passages and form == "short":
             passages = compress(request.question, passages)
         passages = fit_passages(
             passages,
