@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+
 import pytest
 from tiny_model import tiny_sentence_transformer
 
@@ -133,7 +134,7 @@ def test_recorded_questions_and_feedback_survive_a_reopen(tiny_index: Path) -> N
 def test_recording_is_off_by_default_and_feedback_then_says_how_to_turn_it_on(tiny_index: Path) -> None:
     with RagPipeline(RagConfig(index=tiny_index, quiet=True), generator=EchoGenerator()) as p:
         assert p.ask(QUESTIONS[0]).question_id == ""
-        with pytest.raises(RagError, match="no recorded question 'abc123'.*record_questions is off"):
+        with pytest.raises(RagError, match=r"no recorded question 'abc123'.*record_questions is off"):
             p.feedback("abc123", True)
     assert not QuestionLog(tiny_index).path.exists()
 
@@ -146,7 +147,8 @@ def test_recorded_pairs_take_cited_passages_as_positives_and_uncited_ones_as_neg
         pairs = tp.recorded(questions, store)
         assert len(pairs) == sum(len(q.cited) for q in questions)
         for pair in pairs:
-            assert pair.chunk_id is not None and store.chunks_by_ids([pair.chunk_id])[pair.chunk_id].text == pair.passage
+            assert pair.chunk_id is not None
+            assert store.chunks_by_ids([pair.chunk_id])[pair.chunk_id].text == pair.passage
             question = next(q for q in questions if q.searched == pair.query)
             assert pair.chunk_id in question.cited
             if pair.negative_id is not None:
@@ -172,7 +174,7 @@ def test_from_use_trains_on_helpful_recorded_questions_and_gates_on_held_out_one
 def test_from_use_without_recorded_questions_says_how_to_record_them(tiny_index: Path) -> None:
     with (
         RagPipeline(RagConfig(index=tiny_index, quiet=True)) as p,
-        pytest.raises(RagError, match="no recorded question with a helpful answer.*record_questions = true"),
+        pytest.raises(RagError, match=r"no recorded question with a helpful answer.*record_questions = true"),
     ):
         p.tune(from_use=True, apply=True)
 

@@ -210,7 +210,10 @@ def test_apply_reembeds_into_a_new_generation_served_by_the_tuned_model(tiny_ind
         old = p.info()
         old_vector = p._current().vectors.reconstruct(int(p._current().vectors.ids()[0]))
         # a large learning rate, so that three steps move the tiny model far enough to tell
-        report = p.tune(pairs_from="cloze", apply=True, accept_proxy=True, margin=-1.0, max_steps=3, batch_size=4, learning_rate=1e-3)
+        report = p.tune(
+            pairs_from="cloze", apply=True, accept_proxy=True, margin=-1.0, max_steps=3, batch_size=4,
+            learning_rate=1e-3,
+        )  # fmt: skip
         assert report.applied and report.generation == old.generation + 1
         info = p.info()
         assert info.embedder == report.model and info.embedder.startswith(str(tiny) + "+tuned.")
@@ -235,7 +238,8 @@ def test_apply_reembeds_into_a_new_generation_served_by_the_tuned_model(tiny_ind
 
 
 def test_cli_tune_prints_the_scores_and_applies(tiny_index: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    argv = ["tune", "--index", str(tiny_index), "--pairs-from", "cloze", "--margin", "-1", "--apply", "--accept-proxy", "-q"]
+    argv = ["tune", "--index", str(tiny_index), "--pairs-from", "cloze", "--margin", "-1", "--apply", "-q"]
+    argv.append("--accept-proxy")
     assert cli_main_function([*argv, "--max-pairs", "12", "--batch-size", "4", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["applied"] and out["pairs"] <= 12 and out["before"]["queries"] == out["held_out"] > 0
