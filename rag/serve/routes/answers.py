@@ -86,7 +86,7 @@ def _event_bytes(event: StreamEvent) -> bytes:
     raise TypeError(f"unknown stream event {event!r}")
 
 
-@router.post("/feedback", response_model=FeedbackResponse, responses=error_responses(*COMMON_ERRORS, 404))
+@router.post("/feedback", response_model=FeedbackResponse, responses=error_responses(*COMMON_ERRORS, 400, 404))
 async def feedback(body: FeedbackRequest, pipeline: PipelineDep) -> BaseModel:
     """Say whether an answer helped (``question_id``: the answer's, given when the server records questions);
     404 when no question was recorded under that id."""
