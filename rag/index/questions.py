@@ -14,6 +14,8 @@ import logging
 import sqlite3
 import threading
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -65,15 +67,23 @@ class QuestionLog:
         self.path = Path(folder) / FILENAME
         self._lock = threading.Lock()
 
-    def _connect(self) -> sqlite3.Connection:
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        """A connection whose work is one transaction: committed on success, rolled back on an error; closed."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(str(self.path), timeout=30.0)
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=FULL")
-        conn.executescript(_SCHEMA)
-        conn.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
-        conn.commit()
-        return conn
+        with self._lock:
+            conn = sqlite3.connect(str(self.path), timeout=30.0)
+            try:
+                conn.execute("PRAGMA journal_mode=WAL")
+                conn.execute("PRAGMA synchronous=FULL")
+                conn.executescript(_SCHEMA)
+                conn.execute(
+                    "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
+                )
+                with conn:
+                    yield conn
+            finally:
+                conn.close()
 
     def record(
         self,
@@ -97,29 +107,28 @@ class QuestionLog:
             int(refused),
             int(generation),
         )
-        with self._lock, self._connect() as conn:
+        with self._transaction() as conn:
             conn.execute(
                 "INSERT INTO questions (id, asked, question, searched, cited, retrieved, refused, generation) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 row,
             )
-        conn.close()
         return qid
 
     def feedback(self, question_id: str, helpful: bool) -> RecordedQuestion:
         """Mark the answer to ``question_id`` helpful or not (the latest feedback counts)."""
         if not self.path.exists():
             raise QuestionNotFoundError(self._unknown(question_id))
-        with self._lock, self._connect() as conn:
+        with self._transaction() as conn:
             changed = conn.execute(
                 "UPDATE questions SET helpful = ?, feedback_at = ? WHERE id = ?",
                 (int(helpful), datetime.now(UTC).isoformat(timespec="seconds"), question_id),
             ).rowcount
-        conn.close()
         if not changed:
             raise QuestionNotFoundError(self._unknown(question_id))
         found = self.get(question_id)
-        assert found is not None
+        if found is None:  # removed in between (the file replaced by hand)
+            raise QuestionNotFoundError(self._unknown(question_id))
         return found
 
     def _unknown(self, question_id: str) -> str:
@@ -143,16 +152,12 @@ class QuestionLog:
     def _select(self, where: str, params: tuple[object, ...]) -> list[RecordedQuestion]:
         if not self.path.exists():
             return []
-        with self._lock:
-            conn = self._connect()
-            try:
-                rows = conn.execute(
-                    "SELECT id, question, searched, cited, retrieved, refused, generation, asked, helpful "
-                    f"FROM questions {where} ORDER BY asked, rowid",
-                    params,
-                ).fetchall()
-            finally:
-                conn.close()
+        with self._transaction() as conn:
+            rows = conn.execute(
+                "SELECT id, question, searched, cited, retrieved, refused, generation, asked, helpful "
+                f"FROM questions {where} ORDER BY asked, rowid",
+                params,
+            ).fetchall()
         return [
             RecordedQuestion(
                 id=str(r[0]),
