@@ -427,7 +427,10 @@ class RagPipeline:
         questions the generator writes for sampled chunks, else inverse-cloze pairs), hard negatives from the
         index, a few minutes of training, and held-out scores before and after. With ``apply=True`` a model better
         by ``margin`` is saved in the index folder and every chunk re-embedded into a new generation (atomic:
-        questions keep using the old one until the commit); later ingests and questions use it.
+        questions keep using the old one until the commit); later ingests and questions use it. The held-out check
+        uses real questions wherever there are some (the user's pairs or their dev split, or questions recorded with
+        ``record_questions``); a model judged on generated or cloze pairs alone is never applied unless
+        ``accept_proxy=True``. ``from_use=True`` trains on the recorded questions whose answers were marked helpful.
         ``settings``: fields of ``TuneOptions`` (``max_pairs=``, ``apply=``...) and of its ``TrainSettings``
         (``epochs=``, ``max_minutes=``...) when ``options`` is not given."""
         from rag.tune.run import TuneOptions

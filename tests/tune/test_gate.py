@@ -208,3 +208,25 @@ def test_a_tune_that_loses_on_held_out_real_questions_is_not_applied(
     assert report.applied is applied and report.better is applied
     if not applied:
         assert "the index is unchanged" in report.reason and _index_files(tiny_index) == before
+
+
+# -- the real MiniLM on the sample corpus -----------------------------------------------------------------------
+@pytest.mark.slow
+def test_minilm_from_use_on_real_files_keeps_the_model_only_when_the_real_questions_say_so(
+    tmp_path: Path, copy_corpus: Path
+) -> None:
+    index = tmp_path / "idx"
+    with RagPipeline(RagConfig(index=index, embedder="minilm", quiet=True), generator=EchoGenerator()) as p:
+        p.ingest([copy_corpus])
+    _recorded(index, QUESTIONS)
+    before = _index_files(index)
+    with RagPipeline(RagConfig(index=index, embedder="minilm", quiet=True)) as p:
+        report = p.tune(from_use=True, apply=True, max_steps=3, batch_size=8)
+        assert report.pairs_source == report.held_out_source == "recorded" and report.steps == 3
+        gained = report.after.ndcg_at_10 >= report.before.ndcg_at_10 + 0.005
+        kept = report.after.hybrid_ndcg_at_10 >= report.before.hybrid_ndcg_at_10
+        assert report.applied is (gained and kept)
+        if report.applied:
+            assert p.info().embedder.startswith("minilm+tuned.") and p.verify() == []
+        else:
+            assert "the index is unchanged" in report.reason and _index_files(index) == before
