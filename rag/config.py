@@ -141,7 +141,10 @@ class AnswerSettings:
     question in a language that holds under half of the index's documents is also searched translated into the
     main one by the generator (``rag.answer.translate``). ``refuse_unmentioned``: a how-to or why question that names
     a specific thing (a word rarer than 10 per million, ``rag.text.specific``) which no chunk mentions is refused,
-    naming the word, without asking the model (it would write steps for what no passage holds)."""
+    naming the word, without asking the model (it would write steps for what no passage holds).
+    ``record_questions``: keep each question asked (``rag ask``, ``rag serve``, the page, MCP) with the passages its
+    answer cited, and the feedback given on it, in the index folder (``questions.sqlite``, never sent anywhere), for
+    ``rag tune --from-use``."""
 
     generator: str = "qwen2.5-1.5b"
     llm_runtime: LlmRuntime = "auto"
@@ -159,6 +162,7 @@ class AnswerSettings:
     max_retries: Annotated[int, Min(0)] = 2
     translate_questions: bool = True
     refuse_unmentioned: bool = True
+    record_questions: bool = False
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,10 @@ class DocumentNotFoundError(RagError):
     """No stored document has the path (or id) asked for."""
 
 
+class QuestionNotFoundError(RagError):
+    """Feedback names a question id that was never recorded in this index (``record_questions``)."""
+
+
 class IndexLockedError(RagError):
     """Another process is writing to the index."""
 

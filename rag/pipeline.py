@@ -23,7 +23,7 @@ from rag.index.folder import IndexDir, Snapshot
 from rag.retrieve.cache import QueryCache
 from rag.retrieve.search import retrieve as _retrieve
 from rag.text.langdetect import chinese_script, detect_language, to_simplified
-from rag.types import Answer, Document, Hit, IndexInfo, IngestReport, StreamEvent, TuneReport
+from rag.types import Answer, Document, DoneEvent, Feedback, Hit, IndexInfo, IngestReport, StreamEvent, TuneReport
 
 # The answering, ingesting, reranking and maintenance stages are imported by the methods that use them: a
 # `rag search` (or a server that only retrieves) never pays for them at start (see benchmarks/cold_start.py).
@@ -243,7 +243,7 @@ class RagPipeline:
         """
         from rag.answer.turn import answer
 
-        return answer(self._turn(question, k, history, filters))
+        return self._recorded(answer(self._turn(question, k, history, filters)))
 
     def ask_stream(
         self,
@@ -259,7 +259,48 @@ class RagPipeline:
         arrives as one token. Retrieval runs when iteration starts."""
         from rag.answer.turn import stream
 
-        yield from stream(self._turn(question, k, history, filters))
+        for event in stream(self._turn(question, k, history, filters)):
+            yield DoneEvent(self._recorded(event.answer)) if isinstance(event, DoneEvent) else event
+
+    # -- real use ---------------------------------------------------------------------------------
+    def _recorded(self, answer: Answer) -> Answer:
+        """``answer`` with the id it was recorded under, when ``record_questions`` is on (else unchanged): the
+        question searched, the chunks cited (in citation order) and those retrieved, in the index folder."""
+        if not self.config.answer.record_questions:
+            return answer
+        import dataclasses
+
+        from rag.index.questions import QuestionLog
+
+        retrieved = [h.chunk.id for h in answer.passages if h.chunk.id is not None]
+        cited = [
+            answer.passages[c.number - 1].chunk.id
+            for c in answer.citations
+            if 0 < c.number <= len(answer.passages) and answer.passages[c.number - 1].chunk.id is not None
+        ]
+        qid = QuestionLog(self._dir.path).record(
+            answer.question,
+            answer.standalone_question or answer.question,
+            [int(c) for c in dict.fromkeys(cited) if c is not None],
+            [int(c) for c in retrieved if c is not None],
+            refused=answer.refused,
+            generation=self._current().generation,
+        )
+        return dataclasses.replace(answer, question_id=qid)
+
+    def feedback(self, question_id: str, helpful: bool) -> Feedback:
+        """Record whether the answer to the recorded question ``question_id`` (``Answer.question_id``) helped;
+        the latest feedback on a question counts. ``rag tune --from-use`` trains on the helpful ones."""
+        from rag.errors import QuestionNotFoundError
+        from rag.index.questions import QuestionLog
+
+        try:
+            found = QuestionLog(self._dir.path).feedback(question_id, helpful)
+        except QuestionNotFoundError as exc:
+            if self.config.answer.record_questions:
+                raise
+            raise QuestionNotFoundError(f"{exc} (record_questions is off: set record_questions = true)") from None
+        return Feedback(question_id=found.id, question=found.question, helpful=bool(found.helpful))
 
     def _turn(
         self, question: str, k: int | None, history: History | None, filters: Filters | dict[str, Any] | None
@@ -386,7 +427,10 @@ class RagPipeline:
         questions the generator writes for sampled chunks, else inverse-cloze pairs), hard negatives from the
         index, a few minutes of training, and held-out scores before and after. With ``apply=True`` a model better
         by ``margin`` is saved in the index folder and every chunk re-embedded into a new generation (atomic:
-        questions keep using the old one until the commit); later ingests and questions use it.
+        questions keep using the old one until the commit); later ingests and questions use it. The held-out check
+        uses real questions wherever there are some (the user's pairs or their dev split, or questions recorded with
+        ``record_questions``); a model judged on generated or cloze pairs alone is never applied unless
+        ``accept_proxy=True``. ``from_use=True`` trains on the recorded questions whose answers were marked helpful.
         ``settings``: fields of ``TuneOptions`` (``max_pairs=``, ``apply=``...) and of its ``TrainSettings``
         (``epochs=``, ``max_minutes=``...) when ``options`` is not given."""
         from rag.tune.run import TuneOptions

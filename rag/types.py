@@ -179,6 +179,8 @@ class Answer:
     ``check`` grounding they stay in ``text`` (when other sentences are grounded) or, when nothing the model
     wrote is grounded, ``text`` is replaced by an extractive answer and they are listed here.
     ``standalone_question``: the question actually searched for when ``history`` made it a follow-up.
+    ``question_id``: the id this question was recorded under (setting ``record_questions``; "" when it is off),
+    which feedback on the answer names (``RagPipeline.feedback``, ``POST /feedback``).
     """
 
     question: str
@@ -194,9 +196,20 @@ class Answer:
     supported: list[SentenceSupport] = field(default_factory=list)
     unsupported: list[str] = field(default_factory=list)
     standalone_question: str = ""
+    question_id: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+@dataclass(frozen=True)
+class Feedback:
+    """Feedback recorded on an answer (``RagPipeline.feedback``): whether the answer to the recorded question
+    ``question_id`` helped. ``rag tune --from-use`` trains on the questions whose answers helped."""
+
+    question_id: str
+    question: str
+    helpful: bool
 
 
 @dataclass(frozen=True)
@@ -291,7 +304,7 @@ class TuneReport:
     tuned model now serves the index (``applied``) or why not (``reason``)."""
 
     base_model: str
-    pairs_source: str  # given, generated or cloze
+    pairs_source: str  # given, recorded, generated or cloze
     pairs: int  # training pairs used
     held_out: int  # evaluation queries
     questions_written: int  # generated: questions the generator wrote (before the retrieval filter)
@@ -307,6 +320,8 @@ class TuneReport:
     model: str = ""  # the tuned model's id in the manifest, when applied
     generation: int = 0  # the index generation that serves it, when applied
     learning_rate: float = 0.0  # the one it trained at (the recipe's, unless asked for)
+    held_out_source: str = ""  # the kind of the held-out pairs: given, dev, recorded, or a proxy (generated/cloze)
+    proxy_gate: bool = False  # the held-out pairs were only a proxy: never applied without accept_proxy
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

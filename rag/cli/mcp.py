@@ -8,7 +8,14 @@ from __future__ import annotations
 
 import argparse
 
-from rag.cli.options import Subparsers, add_config_options, add_generator_options, add_relevance_options, open_pipeline
+from rag.cli.options import (
+    Subparsers,
+    add_config_options,
+    add_generator_options,
+    add_record_questions,
+    add_relevance_options,
+    open_pipeline,
+)
 
 
 def register(subparsers: Subparsers) -> None:
@@ -23,6 +30,7 @@ def register(subparsers: Subparsers) -> None:
     )
     add_relevance_options(p)
     add_generator_options(p, stream=False)
+    add_record_questions(p)
     add_config_options(p)
     p.set_defaults(func=mcp)
 

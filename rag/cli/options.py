@@ -94,6 +94,18 @@ def add_rerank(p: argparse.ArgumentParser, help_text: str = RERANK_HELP) -> None
     p.add_argument("--rerank", help=help_text)
 
 
+def add_record_questions(p: argparse.ArgumentParser) -> None:
+    """``--record-questions``: the ``record_questions`` setting, for the commands that answer."""
+    p.add_argument(
+        "--record-questions",
+        action="store_true",
+        default=None,
+        dest="record_questions",
+        help="keep each question with the passages its answer cited (and feedback on it) in the index folder, for "
+        "rag tune --from-use (setting record_questions; never sent anywhere)",
+    )
+
+
 def add_relevance_options(p: argparse.ArgumentParser) -> None:
     """How many passages, and how relevant: for the commands that answer but take no single query."""
     add_top_k(p)

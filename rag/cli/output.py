@@ -87,7 +87,8 @@ def print_tune_report(report: TuneReport) -> None:
         f"{report.train_seconds / 60:.1f} min training, "
         f"{report.seconds / 60:.1f} min in all)"
     )
-    print(f"held-out queries: {report.held_out}")
+    kind = f" ({report.held_out_source}{', a proxy' if report.proxy_gate else ''})" if report.held_out_source else ""
+    print(f"held-out queries: {report.held_out}{kind}")
     for name, x, y in (
         ("dense nDCG@10", b.ndcg_at_10, a.ndcg_at_10),
         ("dense Recall@10", b.recall_at_10, a.recall_at_10),

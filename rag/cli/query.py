@@ -11,6 +11,7 @@ from rag.cli.options import (
     add_config_options,
     add_generator_options,
     add_query_options,
+    add_record_questions,
     add_relevance_options,
     open_pipeline,
 )
@@ -26,12 +27,14 @@ def register(subparsers: Subparsers) -> None:
     _add_question(p)
     add_query_options(p)
     add_generator_options(p)
+    add_record_questions(p)
     add_config_options(p)
     p.set_defaults(func=ask)
 
     p = subparsers.add_parser("chat", help="answer questions read from stdin, one per line, as a conversation")
     add_relevance_options(p)
     add_generator_options(p)
+    add_record_questions(p)
     add_config_options(p)
     p.set_defaults(func=chat)
 

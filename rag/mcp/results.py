@@ -65,7 +65,8 @@ class SearchResult:
 class AskResult:
     """An answer: ``[n]`` markers in ``answer`` refer to ``citations[n-1]``. ``refused``: no passage was relevant
     (``answer`` says so; nothing is cited). ``grounding``: generated, snapped, extractive or refused.
-    ``unsupported``: sentences of the answer that no passage supports."""
+    ``unsupported``: sentences of the answer that no passage supports. ``question_id``: the id the question was
+    recorded under when the server records questions (setting ``record_questions``), else ""."""
 
     question: str
     answer: str
@@ -74,6 +75,7 @@ class AskResult:
     grounding: str
     language: str
     unsupported: list[str]
+    question_id: str = ""
 
     @classmethod
     def of(cls, answer: Answer) -> AskResult:
@@ -85,6 +87,7 @@ class AskResult:
             grounding=answer.grounding,
             language=answer.language,
             unsupported=list(answer.unsupported),
+            question_id=answer.question_id,
         )
 
 

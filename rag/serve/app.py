@@ -6,6 +6,7 @@ Routes (documented in the generated OpenAPI schema at ``/openapi.json``, browsab
 - ``POST /ask``: an answer with citations; ``"stream": true`` answers as server-sent events: ``passages`` (the
   numbered passages), ``token`` (pieces of the answer as written), ``done`` (the whole checked answer).
 - ``POST /search``: passages only.
+- ``POST /feedback``: whether an answer helped (answers carry a ``question_id`` when ``record_questions`` is on).
 - ``GET /documents``, ``POST /documents`` (multipart upload; ingested by a background job, ``GET /jobs/{id}``),
   ``DELETE /documents/{id}``.
 - ``GET /health`` (liveness; whether the index and the models are loaded), ``GET /info``.

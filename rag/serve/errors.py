@@ -26,6 +26,7 @@ from rag.errors import (
     IndexNotFoundError,
     ModelLoadError,
     ModelMismatchError,
+    QuestionNotFoundError,
     RagError,
 )
 from rag.serve.jobs import ShuttingDownError
@@ -87,6 +88,8 @@ def status_for(exc: RagError) -> int:
         return 503
     if isinstance(exc, GeneratorError):
         return 502
+    if isinstance(exc, QuestionNotFoundError):
+        return 404
     return 400
 
 

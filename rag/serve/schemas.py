@@ -25,12 +25,12 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from rag.filters import Filters
 from rag.serve.derive import derive
 from rag.serve.jobs import Job
-from rag.types import Answer, Chunk, Citation, Hit, IndexInfo, IngestReport, SkippedFile
+from rag.types import Answer, Chunk, Citation, Feedback, Hit, IndexInfo, IngestReport, SkippedFile
 
 MAX_QUESTION_CHARS = 8_000
 MAX_K = 100
@@ -118,6 +118,18 @@ AskResponse = derive(
     doc="""The answer, its citations, and how it was checked against the passages (``grounding``: generated,
     snapped, extractive or refused).""",
 )
+
+
+class FeedbackRequest(_Strict):
+    """Feedback on an answer: ``question_id`` is the answer's own (``question_id`` of ``POST /ask``, set when the
+    server records questions, setting ``record_questions``); ``helpful``: true or false. The latest feedback on a
+    question counts; ``rag tune --from-use`` trains on the questions whose answers helped."""
+
+    question_id: str = Field(min_length=1, max_length=64, pattern=r"^[0-9a-f]+$")
+    helpful: StrictBool
+
+
+FeedbackResponse = derive("FeedbackResponse", Feedback, doc="The feedback as recorded, with the question it is about.")
 
 
 class SearchRequest(_Strict):

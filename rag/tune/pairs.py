@@ -8,7 +8,12 @@ In order of preference:
 - ``generated``: questions the local generator writes for sampled chunks, one or two per chunk in the chunk's
   language, kept only when the question retrieves its own chunk in the top 20 with BM25 or the current embedder
   (the InPars/GPL filter);
-- ``cloze``: the inverse cloze task (ORQA): one sentence of a chunk is the query, the rest of the chunk the passage.
+- ``cloze``: the inverse cloze task (ORQA): one sentence of a chunk is the query, the rest of the chunk the passage;
+- ``recorded`` (``rag tune --from-use``): questions asked in real use (setting ``record_questions``) whose answer
+  was marked helpful: each cited passage a positive, a passage retrieved but not cited (of another document) its
+  hard negative.
+
+Generated and cloze pairs are a proxy: they do not predict real questions (``PROXY``).
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rag.errors import RagError
+from rag.index.questions import RecordedQuestion
 from rag.index.store import ChunkStore
 from rag.text.langdetect import cjk_ratio, is_cjk_language
 from rag.text.sentences import split_sentences
@@ -31,7 +37,7 @@ from rag.types import Chunk
 
 log = logging.getLogger(__name__)
 
-GIVEN, GENERATED, CLOZE = "given", "generated", "cloze"
+GIVEN, GENERATED, CLOZE, RECORDED = "given", "generated", "cloze", "recorded"
 SOURCES = ("auto", GENERATED, CLOZE)  # what --pairs-from may ask when no --pairs file is given
 MIN_WORDS = 4  # a cloze query or generated question shorter than this (words; CJK: characters / 2) is dropped
 QUESTION_TOKENS = 48
@@ -47,6 +53,12 @@ class Pair:
     passage: str
     doc: str
     chunk_id: int | None = None
+    negative_id: int | None = None  # a chunk known not to answer ``query`` (recorded: retrieved, not cited)
+
+
+def is_proxy(source: str) -> bool:
+    """Whether pairs of ``source`` are a proxy for real questions (generated, cloze, or both)."""
+    return bool(source) and all(part in (GENERATED, CLOZE) for part in source.split("+"))
 
 
 def pairs_hash(pairs: Iterable[Pair]) -> str:
@@ -171,6 +183,35 @@ def generated(
         if progress:
             progress(1)
     return out, written
+
+
+def grouped_queries(pairs: Iterable[Pair]) -> dict[str, list[Pair]]:
+    """Query -> its pairs, in first-seen order."""
+    out: dict[str, list[Pair]] = {}
+    for p in pairs:
+        out.setdefault(p.query, []).append(p)
+    return out
+
+
+# -- recorded questions ---------------------------------------------------------------------------------------
+def recorded(questions: Iterable[RecordedQuestion], store: ChunkStore) -> list[Pair]:
+    """Pairs from questions asked in real use whose answer helped: one per cited chunk still stored (the question
+    searched as the query), with a chunk retrieved but not cited, of a document none of the cited ones belong to,
+    as its negative (None when there is none)."""
+    out: list[Pair] = []
+    gone = 0
+    for q in questions:
+        chunks = store.chunks_by_ids([*q.cited, *q.retrieved])
+        cited = [c for c in q.cited if c in chunks]
+        gone += len(q.cited) - len(cited)
+        cited_docs = {chunks[c].source for c in cited}
+        negatives = [r for r in q.retrieved if r in chunks and r not in q.cited and chunks[r].source not in cited_docs]
+        for i, cid in enumerate(cited):
+            negative = negatives[i % len(negatives)] if negatives else None
+            out.append(Pair(q.searched, chunks[cid].text, chunks[cid].source, cid, negative))
+    if gone:
+        log.info("%d cited passages of recorded questions are no longer in the index (changed documents)", gone)
+    return out
 
 
 # -- the user's pairs -------------------------------------------------------------------------------------------

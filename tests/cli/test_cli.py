@@ -213,3 +213,17 @@ def test_ingest_metadata_and_bad_filter(built: Path, tmp_path: Path, capsys: pyt
     assert isinstance(hits, list) and [Path(h["chunk"]["source"]).name for h in hits] == ["n.txt"]
     assert main(["search", "x", "--filter", "colour=red", "-q"]) == 2
     assert "unknown filter key 'colour'" in capsys.readouterr().err
+
+
+def test_ask_records_the_question_when_record_questions_is_on(
+    built: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from rag.index.questions import QuestionLog
+
+    assert run_json(capsys, "ask", "How many attention heads does the base Transformer use?")["question_id"] == ""
+    assert not QuestionLog(built).path.exists()  # off by default
+    monkeypatch.setenv("RAG_RECORD_QUESTIONS", "true")
+    answer = run_json(capsys, "ask", "How many attention heads does the base Transformer use?")
+    (recorded,) = QuestionLog(built).all()
+    assert answer["question_id"] == recorded.id and recorded.helpful is None
+    assert recorded.question == answer["question"] and len(recorded.cited) == len(answer["citations"]) > 0

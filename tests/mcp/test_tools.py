@@ -284,3 +284,16 @@ def test_writes_wait_for_the_servers_other_writer(
     assert [d.path for d in pipeline.documents()] == before
     run(pipeline, free, allow_writes=True, write_lock=lock)  # released: they write, and give the lock back
     assert lock.acquire(blocking=False)
+
+
+def test_ask_records_the_question_when_record_questions_is_on(indexed: Callable[..., RagPipeline]) -> None:
+    from rag.index.questions import QuestionLog
+
+    pipeline = indexed(record_questions=True)
+
+    async def scenario(client: Client) -> None:
+        answer = data(await client.call_tool("ask", {"question": QUESTION}))
+        (recorded,) = QuestionLog(pipeline.index_path).all()
+        assert answer["question_id"] == recorded.id and recorded.question == QUESTION and recorded.cited
+
+    run(pipeline, scenario)

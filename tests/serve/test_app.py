@@ -713,7 +713,7 @@ def test_openapi_documents_every_route(client: TestClient) -> None:
     schema = client.get("/openapi.json").json()
     paths = schema["paths"]
     expected = {
-        ("/ask", "post"), ("/search", "post"), ("/documents", "get"), ("/documents", "post"),
+        ("/ask", "post"), ("/feedback", "post"), ("/search", "post"), ("/documents", "get"), ("/documents", "post"),
         ("/documents/{doc_id}", "delete"), ("/jobs/{job_id}", "get"), ("/health", "get"), ("/info", "get"),
         ("/v1/chat/completions", "post"), ("/v1/models", "get"),
     }  # fmt: skip

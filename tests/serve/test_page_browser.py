@@ -342,6 +342,41 @@ def test_document_text_holding_html_is_shown_as_text_and_never_runs(
         page.screenshot(path=str(tmp_path / "xss.png"), full_page=True)
 
 
+def test_the_feedback_buttons_under_a_recorded_answer_reach_the_index(
+    tmp_path: Path, corpus_dir: Path, open_page: Callable[..., Any]
+) -> None:
+    from rag.index.questions import QuestionLog
+
+    config = RagConfig(index=tmp_path / "rec", quiet=True, record_questions=True)
+    with RagPipeline(config, embedder=HashEmbedder(), generator=EchoGenerator()) as recording:
+        recording.ingest([corpus_dir])
+        with live_server(create_app(recording, ServerSettings(warm_up=False))) as url:
+            page = open_page(url)
+            turn = ask(page, QUESTION, 0)
+            helpful, unhelpful = turn.locator(".feedback-button").nth(0), turn.locator(".feedback-button").nth(1)
+            assert (helpful.text_content(), unhelpful.text_content()) == ("Helpful", "Not helpful")
+            unhelpful.click()
+            turn.locator(".feedback-status", has_text="Thanks").wait_for()
+            assert unhelpful.get_attribute("aria-pressed") == "true"
+            assert helpful.get_attribute("aria-pressed") == "false"
+            (only,) = QuestionLog(recording.index_path).all()
+            assert only.question == QUESTION and only.helpful is False
+            helpful.click()  # changing one's mind: the latest feedback counts
+            page.wait_for_function(
+                "() => document.querySelector('.feedback-button').getAttribute('aria-pressed') === 'true'"
+            )
+            assert QuestionLog(recording.index_path).all()[0].helpful is True
+
+
+def test_an_answer_that_was_not_recorded_has_no_feedback_buttons(
+    pipeline: RagPipeline, open_page: Callable[..., Any]
+) -> None:
+    with live_server(create_app(pipeline, ServerSettings(warm_up=False))) as url:
+        turn = ask(open_page(url), QUESTION, 0)
+        assert turn.locator(".answer-text").text_content().strip()
+        assert turn.locator(".feedback-button").count() == 0
+
+
 def test_the_api_key_is_asked_once_and_kept_for_the_browser_session(
     pipeline: RagPipeline, open_page: Callable[..., Any], browser: Any
 ) -> None:

@@ -28,6 +28,7 @@ CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
 CORPUS = Path(__file__).resolve().parents[2] / "corpora"
 OPERATIONS = [
     ("POST", "/ask"),
+    ("POST", "/feedback"),
     ("POST", "/search"),
     ("GET", "/documents"),
     ("POST", "/documents"),

@@ -78,7 +78,7 @@ def tune(index: Path, target: str, n: int) -> None:
     kill_after(target, n, None if target == "embed-batch" else armed)  # embed-batch: the re-embedding before it
     config = RagConfig(index=index, quiet=True)
     rag = pipeline.RagPipeline(config, generator=EchoGenerator())
-    rag.tune(pairs_from="cloze", apply=True, margin=-1.0, max_steps=1, batch_size=4, max_pairs=16)
+    rag.tune(pairs_from="cloze", apply=True, accept_proxy=True, margin=-1.0, max_steps=1, batch_size=4, max_pairs=16)
 
 
 if __name__ == "__main__":

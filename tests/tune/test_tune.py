@@ -210,7 +210,10 @@ def test_apply_reembeds_into_a_new_generation_served_by_the_tuned_model(tiny_ind
         old = p.info()
         old_vector = p._current().vectors.reconstruct(int(p._current().vectors.ids()[0]))
         # a large learning rate, so that three steps move the tiny model far enough to tell
-        report = p.tune(pairs_from="cloze", apply=True, margin=-1.0, max_steps=3, batch_size=4, learning_rate=1e-3)
+        report = p.tune(
+            pairs_from="cloze", apply=True, accept_proxy=True, margin=-1.0, max_steps=3, batch_size=4,
+            learning_rate=1e-3,
+        )  # fmt: skip
         assert report.applied and report.generation == old.generation + 1
         info = p.info()
         assert info.embedder == report.model and info.embedder.startswith(str(tiny) + "+tuned.")
@@ -236,6 +239,7 @@ def test_apply_reembeds_into_a_new_generation_served_by_the_tuned_model(tiny_ind
 
 def test_cli_tune_prints_the_scores_and_applies(tiny_index: Path, capsys: pytest.CaptureFixture[str]) -> None:
     argv = ["tune", "--index", str(tiny_index), "--pairs-from", "cloze", "--margin", "-1", "--apply", "-q"]
+    argv.append("--accept-proxy")
     assert cli_main_function([*argv, "--max-pairs", "12", "--batch-size", "4", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["applied"] and out["pairs"] <= 12 and out["before"]["queries"] == out["held_out"] > 0
@@ -257,7 +261,7 @@ def test_killed_apply_leaves_the_previous_generation(tiny_index: Path, target: s
     with RagPipeline(RagConfig(index=tiny_index, quiet=True), generator=EchoGenerator()) as p:
         assert p.verify() == []
         assert p.retrieve("BM25 term frequency", k=3)
-        report = p.tune(pairs_from="cloze", apply=True, margin=-1.0, max_steps=1, batch_size=4)
+        report = p.tune(pairs_from="cloze", apply=True, accept_proxy=True, margin=-1.0, max_steps=1, batch_size=4)
         assert report.applied and p.verify_report().notes == []  # the leftovers are gone
     assert len([d for d in tiny_index.iterdir() if d.is_dir() and d.name.startswith("tuned.")]) == 1
 
@@ -268,7 +272,7 @@ def test_minilm_tune_apply_then_ingest_uses_the_tuned_model(tmp_path: Path, copy
     index = tmp_path / "idx"
     with RagPipeline(RagConfig(index=index, embedder="minilm", quiet=True), generator=EchoGenerator()) as p:
         p.ingest([copy_corpus])
-        report = p.tune(pairs_from="cloze", apply=True, margin=-1.0, max_steps=2, batch_size=8)
+        report = p.tune(pairs_from="cloze", apply=True, accept_proxy=True, margin=-1.0, max_steps=2, batch_size=8)
         assert report.applied and report.base_model == "minilm" and report.model.startswith("minilm+tuned.")
         assert 0.0 <= report.before.ndcg_at_10 <= 1.0 and report.after.queries == report.held_out
         (copy_corpus / "late.txt").write_text("A late note about reciprocal rank fusion. " * 20, encoding="utf-8")

@@ -1,6 +1,6 @@
 """Answers: ``POST /ask`` (an answer with citations, or with ``"stream": true`` server-sent events: ``passages``,
-``token``s, ``done`` with the whole checked answer, ``error`` if it fails midway) and ``POST /search``
-(passages only)."""
+``token``s, ``done`` with the whole checked answer, ``error`` if it fails midway), ``POST /search``
+(passages only) and ``POST /feedback`` (whether an answer helped)."""
 
 from __future__ import annotations
 
@@ -17,6 +17,8 @@ from rag.serve.schemas import (
     AskRequest,
     AskResponse,
     CitationModel,
+    FeedbackRequest,
+    FeedbackResponse,
     SearchRequest,
     SearchResponse,
     filters_of,
@@ -82,6 +84,14 @@ def _event_bytes(event: StreamEvent) -> bytes:
     if isinstance(event, DoneEvent):
         return sse("done", AskResponse.of(event.answer))
     raise TypeError(f"unknown stream event {event!r}")
+
+
+@router.post("/feedback", response_model=FeedbackResponse, responses=error_responses(*COMMON_ERRORS, 400, 404))
+async def feedback(body: FeedbackRequest, pipeline: PipelineDep) -> BaseModel:
+    """Say whether an answer helped (``question_id``: the answer's, given when the server records questions);
+    404 when no question was recorded under that id."""
+    recorded = await run_blocking(lambda: pipeline.feedback(body.question_id, body.helpful))
+    return FeedbackResponse.of(recorded)
 
 
 @router.post("/search", response_model=SearchResponse, responses=error_responses(*COMMON_ERRORS, 400))

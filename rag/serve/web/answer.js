@@ -1,6 +1,7 @@
 // The conversation: a question is sent to POST /ask with `stream: true` and the earlier turns as history;
 // the answer is shown as it is written (`token` events), then replaced by the checked answer (`done`).
-// Its [n] markers become links to the passages in the sources panel.
+// Its [n] markers become links to the passages in the sources panel. An answer the server recorded (it has a
+// `question_id`: setting record_questions) gets two buttons, helpful / not helpful, sent to POST /feedback.
 //
 // Model output is untrusted: it is split around its [n] markers and every piece goes in as a text node.
 
@@ -133,7 +134,44 @@ function finish(turn, answer) {
     turn.view.meta,
     notes.map((n) => el("span", { className: "note" }, n)),
     details.length ? el("span", { className: "details" }, details.join(" · ")) : null,
+    answer.question_id ? feedbackView(String(answer.question_id)) : null,
   );
+}
+
+/** "Helpful" / "Not helpful" for a recorded answer: the choice is sent to POST /feedback and shown as pressed. */
+function feedbackView(questionId) {
+  const status = el("span", { className: "feedback-status", role: "status" });
+  const buttons = [true, false].map((helpful) =>
+    el(
+      "button",
+      { type: "button", className: "feedback-button", dataset: { helpful: String(helpful) }, "aria-pressed": "false" },
+      helpful ? "Helpful" : "Not helpful",
+    ),
+  );
+  for (const button of buttons) {
+    button.addEventListener("click", async (event) => {
+      event.stopPropagation();
+      const helpful = button.dataset.helpful === "true";
+      buttons.forEach((b) => {
+        b.disabled = true;
+      });
+      try {
+        await request("/feedback", { method: "POST", json: { question_id: questionId, helpful } });
+        buttons.forEach((b) => b.setAttribute("aria-pressed", String(b === button)));
+        status.textContent = "Thanks: noted.";
+        status.classList.remove("error");
+      } catch (error) {
+        status.textContent = `Feedback not saved: ${error.message}`;
+        status.classList.add("error");
+      } finally {
+        buttons.forEach((b) => {
+          b.disabled = false;
+        });
+      }
+    });
+  }
+  const label = el("span", { className: "feedback-label" }, "Was this answer helpful?");
+  return el("span", { className: "feedback" }, label, buttons, status);
 }
 
 /** The answer text with each valid [n] as a link to passage n; everything else as text. */
