@@ -8,7 +8,6 @@ import json
 from pathlib import Path
 
 import pytest
-from tiny_model import tiny_sentence_transformer
 
 from rag.cli import main as cli_main
 from rag.config import RagConfig
@@ -45,11 +44,6 @@ QUESTIONS = [
 ]
 
 
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tiny_sentence_transformer(tmp_path_factory.mktemp("tiny"))
-
-
 def _files(index: Path) -> dict[str, bytes]:
     files = (p for p in index.rglob("*") if p.is_file() and p.name != "write.lock")
     return {str(p.relative_to(index)): p.read_bytes() for p in files}
@@ -58,14 +52,6 @@ def _files(index: Path) -> dict[str, bytes]:
 def _index_files(index: Path) -> dict[str, bytes]:
     """The index's own files (the recorded questions left out: asking writes them)."""
     return {k: v for k, v in _files(index).items() if not k.startswith(QuestionLog(index).path.name)}
-
-
-@pytest.fixture
-def tiny_index(tmp_path: Path, tiny: Path, copy_corpus: Path) -> Path:
-    index = tmp_path / "idx"
-    with RagPipeline(RagConfig(index=index, embedder=str(tiny), quiet=True), generator=EchoGenerator()) as p:
-        p.ingest([copy_corpus])
-    return index
 
 
 def _recorded(index: Path, questions: list[str], helpful: bool = True) -> list[str]:

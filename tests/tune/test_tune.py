@@ -10,7 +10,6 @@ import sys
 from pathlib import Path
 
 import pytest
-from tiny_model import tiny_sentence_transformer
 
 from rag.answer.generators.base import GenerationRequest, Generator
 from rag.cli import main as cli_main_function
@@ -25,19 +24,6 @@ from rag.tune.run import TuneOptions, _split
 from rag.types import Chunk
 
 CHILD = Path(__file__).resolve().parents[1] / "support" / "crash_child.py"
-
-
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tiny_sentence_transformer(tmp_path_factory.mktemp("tiny"))
-
-
-@pytest.fixture
-def tiny_index(tmp_path: Path, tiny: Path, copy_corpus: Path) -> Path:
-    index = tmp_path / "idx"
-    with RagPipeline(RagConfig(index=index, embedder=str(tiny), quiet=True), generator=EchoGenerator()) as p:
-        p.ingest([copy_corpus])
-    return index
 
 
 def _files(index: Path) -> dict[str, bytes]:
